@@ -1,0 +1,67 @@
+# Pathways — `make run` serves the demo, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app wsgi
+PYBABEL := PYTHONPATH=. $(VENV)/bin/pybabel
+# PostgreSQL used by `make test` for the second run (CI sets REQUIRE_POSTGRES=1).
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+LOCALES := es pl uk
+PO_FILES := $(foreach l,$(LOCALES),translations/$(l)/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+.PHONY: run test test-sqlite test-postgres install lint format i18n i18n-extract i18n-update i18n-compile clean
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed $(MO_FILES)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(PYBABEL) compile --use-fuzzy -i $< -o $@ -l $*
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+test: install
+	$(MAKE) --no-print-directory test-sqlite
+	@if $(PY) -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	elif [ -n "$$REQUIRE_POSTGRES" ]; then \
+		echo "ERROR: PostgreSQL at $(TEST_DATABASE_URL) is not reachable (REQUIRE_POSTGRES is set)"; exit 1; \
+	else \
+		echo; echo "*** PostgreSQL run SKIPPED: nothing reachable at $(TEST_DATABASE_URL). Only the SQLite suite ran. ***"; \
+	fi
+
+test-sqlite: install
+	@echo "== test suite on SQLite =="
+	env -u TEST_DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	@echo "== test suite on PostgreSQL ($(TEST_DATABASE_URL)) =="
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+
+i18n: i18n-extract i18n-update i18n-compile
+
+i18n-extract: install
+	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o translations/messages.pot .
+
+i18n-update: install
+	$(PYBABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+
+i18n-compile: install
+	$(PYBABEL) compile --use-fuzzy -d translations
+
+clean:
+	rm -rf $(VENV) .pytest_cache

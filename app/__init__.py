@@ -1,0 +1,63 @@
+"""Pathways: referral pathways for humanitarian protection, run as BPMN."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.config import load_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application: config -> extensions -> blueprints -> CLI."""
+    app = Flask(__name__, instance_path=str(_instance_path()))
+    app.config.update(load_config(config))
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _instance_path():
+    from app.config import INSTANCE_DIR
+
+    return INSTANCE_DIR
+
+
+def _init_extensions(app: Flask) -> None:
+    from app.core import database, i18n
+    from app.extensions import babel, csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    login_manager.init_app(app)
+    database.init_app(app)
+    i18n.init_app(app)
+    # Import every model so Alembic and the mapper registry see them.
+    from app import models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.admin.routes import bp as admin_bp
+    from app.auth.routes import bp as auth_bp
+    from app.core import errors
+    from app.core.routes import bp as core_bp
+    from app.formkit import init_app as init_formkit
+    from app.referrals.routes import bp as referrals_bp
+
+    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp):
+        app.register_blueprint(blueprint)
+    errors.init_app(app)
+    init_formkit(app)
+    from app.audit.services import event_title
+
+    app.add_template_global(event_title, "event_title")
+
+
+def _register_cli(app: Flask) -> None:
+    from app.cli import register
+
+    register(app)

@@ -1,0 +1,53 @@
+"""Writing and reading the audit trail."""
+
+from __future__ import annotations
+
+from flask import has_request_context, request
+from sqlalchemy import select
+
+from app.audit.models import AuditEvent
+from app.extensions import db
+
+
+def record_event(action: str, *, user=None, referral=None, step: str | None = None,
+                 detail: dict | None = None) -> AuditEvent:
+    """Add an audit event to the current transaction (flushed, not committed)."""
+    event = AuditEvent(
+        action=action,
+        user_id=getattr(user, "id", None),
+        referral_id=getattr(referral, "id", None),
+        step=step,
+        detail=detail or {},
+        address=request.remote_addr if has_request_context() else None,
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def referral_history(referral) -> list[AuditEvent]:
+    """The referral's events, oldest first."""
+    query = (select(AuditEvent).where(AuditEvent.referral_id == referral.id)
+             .order_by(AuditEvent.at, AuditEvent.id))
+    return list(db.session.scalars(query))
+
+
+def _titles() -> dict:
+    from flask_babel import lazy_gettext as _l
+
+    return {
+        "referral.started": _l("Referral started"),
+        "referral.viewed": _l("Viewed the referral's details"),
+        "referral.completed": _l("Referral completed"),
+        "referral.cancelled": _l("Referral cancelled"),
+        "step.completed": _l("Completed a step"),
+        "step.draft_saved": _l("Saved a draft"),
+        "step.went_back": _l("Went back to a previous step"),
+        "auth.login": _l("Logged in"),
+        "auth.logout": _l("Logged out"),
+    }
+
+
+def event_title(event: AuditEvent) -> str:
+    """A translated, human title for an audit event."""
+    return str(_titles().get(event.action, event.action))

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces every domain uses: database types, locale selection, error pages."""

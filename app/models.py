@@ -1,0 +1,6 @@
+"""Every model, imported in one place so Alembic and relationships can see them all."""
+
+from app.audit.models import AuditEvent  # noqa: F401
+from app.auth.models import LoginAttempt, Organisation, User, UserSession  # noqa: F401
+from app.referrals.models import FormSubmission, Referral, StepDraft  # noqa: F401
+from app.workflow.models import Pathway, PathwayVersion, WorkflowInstance, WorkflowTask  # noqa: F401

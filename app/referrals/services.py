@@ -1,0 +1,225 @@
+"""Starting referrals, moving them through their pathway, and finding them again.
+
+Services check permissions themselves (a route forgetting to is not a leak), flush, and
+never commit: the request commits once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import Forbidden, NotFound
+
+from app.audit.services import record_event
+from app.auth.permissions import can_do_task, can_edit_referral, can_start_referral, can_view_referral
+from app.core.db import utcnow
+from app.extensions import db
+from app.referrals.models import FormSubmission, Referral, ReferralStatus, StepDraft
+from app.workflow import services as workflow
+from app.workflow.models import WorkflowTask
+
+#: Crockford-style alphabet: no I, L, O, U — easy to read out over a phone.
+_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class StepConflict(Exception):
+    """The step was already submitted (another tab, a double click, a colleague)."""
+
+
+@dataclass
+class CurrentStep:
+    task: WorkflowTask
+    prefill: dict
+    from_draft: bool
+    can_go_back: bool
+
+
+def _new_reference() -> str:
+    while True:
+        code = "R-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(6))
+        if db.session.scalar(select(Referral.id).where(Referral.reference == code)) is None:
+            return code
+
+
+def start_referral(user, pathway_key: str) -> Referral:
+    """Start a referral on the current version of a published pathway."""
+    if not can_start_referral(user):
+        raise Forbidden()
+    pathway = workflow.get_pathway(pathway_key)
+    version = workflow.current_version(pathway) if pathway else None
+    if version is None:
+        raise NotFound()
+    instance = workflow.start_instance(version)
+    referral = Referral(reference=_new_reference(), organisation_id=user.organisation_id,
+                        created_by_id=user.id, version=version, instance=instance)
+    db.session.add(referral)
+    db.session.flush()
+    _refresh_status(referral)
+    record_event("referral.started", user=user, referral=referral,
+                 detail={"pathway": pathway.key, "version": version.number})
+    return referral
+
+
+def get_referral(user, referral_id: int, *, for_edit: bool = False) -> Referral:
+    """Load a referral the user may see (or edit); 404 otherwise, so ids reveal nothing."""
+    referral = db.session.get(Referral, referral_id)
+    allowed = can_edit_referral if for_edit else can_view_referral
+    if referral is None or not allowed(user, referral):
+        raise NotFound()
+    return referral
+
+
+def record_view(user, referral: Referral, what: str) -> None:
+    """Audit a view of the referral's personal data."""
+    record_event("referral.viewed", user=user, referral=referral, detail={"page": what})
+
+
+def current_step(user, referral: Referral) -> CurrentStep | None:
+    """The step waiting for this user, pre-filled from a draft or earlier answers."""
+    task = next((t for t in workflow.ready_tasks(referral.instance) if can_do_task(user, t.lane)), None)
+    if task is None:
+        return None
+    draft = db.session.scalar(
+        select(StepDraft).where(StepDraft.referral_id == referral.id, StepDraft.step == task.spec_name)
+    )
+    if draft is not None:
+        prefill, from_draft = draft.answers, True
+    else:
+        earlier = _latest_submission(referral, task.spec_name)
+        prefill, from_draft = (earlier.answers if earlier else {}), False
+    return CurrentStep(task, prefill, from_draft,
+                       workflow.can_go_back(referral.instance, task.task_uuid))
+
+
+def _latest_submission(referral: Referral, step: str) -> FormSubmission | None:
+    return db.session.scalar(
+        select(FormSubmission)
+        .where(FormSubmission.referral_id == referral.id, FormSubmission.step == step)
+        .order_by(FormSubmission.id.desc()).limit(1)
+    )
+
+
+def _ready_task_for(user, referral: Referral, task_uuid: str, revision: int) -> WorkflowTask:
+    if not can_edit_referral(user, referral):
+        raise NotFound()
+    instance = workflow.lock_instance(referral.instance_id)
+    if instance.revision != revision:
+        raise StepConflict()
+    task = next((t for t in workflow.ready_tasks(instance) if t.task_uuid == task_uuid), None)
+    if task is None:
+        raise StepConflict()
+    if not can_do_task(user, task.lane):
+        raise Forbidden()
+    return task
+
+
+def submit_step(user, referral: Referral, task_uuid: str, revision: int, *,
+                answers: dict, workflow_data: dict) -> workflow.StepOutcome:
+    """Record a step's validated answers and move the pathway on — all in one transaction.
+
+    ``answers`` (everything, personal data included) are stored in our own table;
+    only ``workflow_data`` (non-personal or exposed answers) and a reference to the
+    submission enter the workflow state. Raises :class:`StepConflict` when the step is no
+    longer waiting or the referral changed since the form was shown.
+    """
+    task = _ready_task_for(user, referral, task_uuid, revision)
+    for earlier in db.session.scalars(select(FormSubmission).where(
+            FormSubmission.referral_id == referral.id, FormSubmission.step == task.spec_name)):
+        earlier.superseded = True
+    submission = FormSubmission(referral_id=referral.id, step=task.spec_name, task_uuid=task_uuid,
+                                form_key=task.form_key or "", answers=answers, submitted_by_id=user.id)
+    db.session.add(submission)
+    db.session.flush()
+    try:
+        outcome = workflow.complete_task(referral.instance, task_uuid, workflow_data, user,
+                                         reference=(task.spec_name, submission.id))
+    except (workflow.TaskNotReady, workflow.StaleInstance, StaleDataError) as exc:
+        raise StepConflict() from exc
+    _discard_draft(referral, task.spec_name)
+    _refresh_status(referral)
+    record_event("step.completed", user=user, referral=referral, step=task.spec_name,
+                 detail={"title": task.title, "form": task.form_key, "fields": sorted(answers)})
+    if referral.status == ReferralStatus.completed:
+        record_event("referral.completed", user=user, referral=referral)
+    return outcome
+
+
+def save_draft(user, referral: Referral, task_uuid: str, revision: int, raw: dict) -> None:
+    """Keep unvalidated answers for later; the step stays where it is."""
+    task = _ready_task_for(user, referral, task_uuid, revision)
+    draft = db.session.scalar(select(StepDraft).where(
+        StepDraft.referral_id == referral.id, StepDraft.step == task.spec_name))
+    if draft is None:
+        draft = StepDraft(referral_id=referral.id, step=task.spec_name, answers=raw, saved_by_id=user.id)
+        db.session.add(draft)
+    else:
+        draft.answers, draft.saved_by_id, draft.saved_at = raw, user.id, utcnow()
+    referral.updated_at = utcnow()
+    record_event("step.draft_saved", user=user, referral=referral, step=task.spec_name)
+    db.session.flush()
+
+
+def go_back(user, referral: Referral, task_uuid: str, revision: int) -> None:
+    """Return to the previous step, where the pathway allows it; its answers are kept as prefill."""
+    task = _ready_task_for(user, referral, task_uuid, revision)
+    try:
+        previous = workflow.go_back(referral.instance, task_uuid)
+    except workflow.CannotGoBack as exc:
+        raise Forbidden() from exc
+    except (workflow.TaskNotReady, StaleDataError) as exc:
+        raise StepConflict() from exc
+    _refresh_status(referral)
+    record_event("step.went_back", user=user, referral=referral, step=previous.name,
+                 detail={"from": task.spec_name})
+
+
+def cancel_referral(user, referral: Referral) -> None:
+    """Stop a referral that is not finished; nothing more happens on it."""
+    if not can_edit_referral(user, referral) or referral.status in (
+            ReferralStatus.completed, ReferralStatus.cancelled):
+        raise Forbidden()
+    workflow.cancel_instance(workflow.lock_instance(referral.instance_id))
+    referral.status, referral.closed_at, referral.current_step = ReferralStatus.cancelled, utcnow(), None
+    referral.updated_at = utcnow()
+    record_event("referral.cancelled", user=user, referral=referral)
+    db.session.flush()
+
+
+def _discard_draft(referral: Referral, step: str) -> None:
+    draft = db.session.scalar(select(StepDraft).where(
+        StepDraft.referral_id == referral.id, StepDraft.step == step))
+    if draft is not None:
+        db.session.delete(draft)
+
+
+def _refresh_status(referral: Referral) -> None:
+    instance = referral.instance
+    ready = workflow.ready_tasks(instance)
+    if instance.completed:
+        referral.status, referral.current_step = ReferralStatus.completed, None
+        referral.closed_at = utcnow()
+    else:
+        mine = [t for t in ready if (t.lane or "caseworker") == "caseworker"]
+        referral.status = ReferralStatus.in_progress if mine else ReferralStatus.waiting
+        referral.current_step = (mine or ready)[0].title if ready else None
+    referral.updated_at = utcnow()
+    db.session.flush()
+
+
+def list_referrals(user, *, status: ReferralStatus | None = None, page: int = 1, per_page: int = 20):
+    """The user's organisation's referrals, newest activity first (a Flask-SQLAlchemy page)."""
+    query = select(Referral).where(Referral.organisation_id == user.organisation_id)
+    if status is not None:
+        query = query.where(Referral.status == status)
+    query = query.order_by(Referral.updated_at.desc(), Referral.id.desc())
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def submissions(referral: Referral) -> list[FormSubmission]:
+    """The answers in force (not superseded), in the order they were given."""
+    return list(db.session.scalars(select(FormSubmission).where(
+        FormSubmission.referral_id == referral.id, FormSubmission.superseded.is_(False)
+    ).order_by(FormSubmission.id)))

@@ -1,0 +1,222 @@
+"""Pathway versions and workflow instances in the database.
+
+Every write here flushes and never commits: the caller's request commits once, so the
+workflow state, task rows, form data and audit events land together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from blinker import Namespace
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.core.db import utcnow
+from app.extensions import db
+from app.workflow import runtime
+from app.workflow.models import Pathway, PathwayVersion, WorkflowInstance, WorkflowTask
+from app.workflow.specs import (
+    PathwayInvalid,
+    content_hash,
+    discover_pathways,
+    parse_pathway,
+    serialize_specs,
+)
+
+signals = Namespace()
+#: Sent after an instance changed and before the caller commits: (instance, completed_task).
+instance_advanced = signals.signal("instance-advanced")
+
+TaskNotReady = runtime.TaskNotReady
+CannotGoBack = runtime.CannotGoBack
+
+
+class StaleInstance(Exception):
+    """The instance changed since the caller loaded it; nothing was applied."""
+
+
+@dataclass
+class StepOutcome:
+    completed: runtime.ReadyTask
+    ready: list[runtime.ReadyTask]
+    finished: bool
+    data: dict
+
+
+# -- pathway versions ---------------------------------------------------------------------
+
+
+def publish_pathway(main_file: str, files: dict[str, str], form_keys: set[str]) -> PathwayVersion:
+    """Validate and store a pathway version; publishing identical files returns the existing one.
+
+    Raises :class:`PathwayInvalid` (with every problem) when the files do not pass validation.
+    """
+    parsed = parse_pathway(files, main_file, form_keys)
+    digest = content_hash(files)
+    pathway = db.session.scalar(select(Pathway).where(Pathway.key == parsed.process_id))
+    if pathway is None:
+        pathway = Pathway(key=parsed.process_id, title=parsed.title)
+        db.session.add(pathway)
+        db.session.flush()
+    existing = db.session.scalar(
+        select(PathwayVersion).where(
+            PathwayVersion.pathway_id == pathway.id, PathwayVersion.content_hash == digest
+        )
+    )
+    if existing is not None:
+        return existing
+    number = (db.session.scalar(
+        select(func.max(PathwayVersion.number)).where(PathwayVersion.pathway_id == pathway.id)
+    ) or 0) + 1
+    pathway.title = parsed.title
+    version = PathwayVersion(
+        pathway=pathway, number=number, files=files, content_hash=digest,
+        spec_json=serialize_specs(parsed), form_keys=sorted(parsed.form_keys),
+    )
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def publish_directory(directory: Path | None = None, form_keys: set[str] | None = None) -> list[PathwayVersion]:
+    """Publish every pathway in ``workflows/`` (unchanged ones are left as they are)."""
+    from app.formkit import form_keys as known_form_keys
+
+    directory = Path(directory or current_app.config["WORKFLOWS_DIR"])
+    keys = form_keys if form_keys is not None else known_form_keys()
+    return [publish_pathway(main, files, keys) for main, files in discover_pathways(directory).values()]
+
+
+def current_version(pathway: Pathway) -> PathwayVersion | None:
+    return pathway.versions[-1] if pathway.versions else None
+
+
+def published_pathways() -> list[Pathway]:
+    """Pathways with at least one published version, by title."""
+    query = select(Pathway).where(Pathway.versions.any()).order_by(Pathway.title)
+    return list(db.session.scalars(query))
+
+
+def get_pathway(key: str) -> Pathway | None:
+    return db.session.scalar(select(Pathway).where(Pathway.key == key))
+
+
+# -- instances ----------------------------------------------------------------------------
+
+
+def start_instance(version: PathwayVersion) -> WorkflowInstance:
+    """Start a workflow on ``version`` and run it to the first human task."""
+    workflow = runtime.new_workflow(version.spec_json)
+    instance = WorkflowInstance(version=version, state="{}")
+    db.session.add(instance)
+    _store(instance, workflow)
+    return instance
+
+
+def lock_instance(instance_id: int) -> WorkflowInstance:
+    """Load an instance for writing: row-locked on PostgreSQL, version-checked everywhere."""
+    query = select(WorkflowInstance).where(WorkflowInstance.id == instance_id)
+    if db.engine.dialect.name != "sqlite":
+        query = query.with_for_update()
+    instance = db.session.scalar(query.execution_options(populate_existing=True))
+    if instance is None:
+        raise LookupError(instance_id)
+    return instance
+
+
+def ready_tasks(instance: WorkflowInstance) -> list[WorkflowTask]:
+    """The instance's human tasks that are ready now (from the task rows, no engine load)."""
+    return [t for t in instance.tasks if t.state == "ready"]
+
+
+def task_context(instance: WorkflowInstance, task_uuid: str) -> dict:
+    """The workflow data a ready task sees."""
+    workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
+    return runtime.task_data(workflow, task_uuid)
+
+
+def complete_task(instance: WorkflowInstance, task_uuid: str, data: dict, user,
+                  expected_revision: int | None = None,
+                  reference: tuple[str, int] | None = None) -> StepOutcome:
+    """Complete a ready human task with validated ``data`` and run the engine on.
+
+    Raises :class:`StaleInstance` when ``expected_revision`` is given and the instance moved
+    on, and :class:`TaskNotReady` when the task is no longer waiting. Nothing is applied then.
+    """
+    if expected_revision is not None and instance.revision != expected_revision:
+        raise StaleInstance(instance.id)
+    workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
+    done = runtime.complete_user_task(workflow, task_uuid, data, reference)
+    row = _task_row(instance, task_uuid)
+    if row is not None:
+        row.state, row.completed_by_id, row.completed_at = "completed", user.id, utcnow()
+    _store(instance, workflow)
+    instance_advanced.send(instance, completed=done)
+    return StepOutcome(done, runtime.ready_user_tasks(workflow), instance.completed,
+                       runtime.workflow_data(workflow))
+
+
+def can_go_back(instance: WorkflowInstance, task_uuid: str) -> bool:
+    workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
+    try:
+        return runtime.previous_user_task(workflow, task_uuid) is not None
+    except runtime.TaskNotReady:
+        return False
+
+
+def go_back(instance: WorkflowInstance, task_uuid: str,
+            expected_revision: int | None = None) -> runtime.ReadyTask:
+    """Return to the previous human task, where the pathway allows it."""
+    if expected_revision is not None and instance.revision != expected_revision:
+        raise StaleInstance(instance.id)
+    workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
+    previous = runtime.go_back(workflow, task_uuid)
+    for row in instance.tasks:
+        if row.state == "completed" and row.task_uuid == previous.uuid:
+            row.state = "reverted"
+    _store(instance, workflow)
+    return previous
+
+
+def cancel_instance(instance: WorkflowInstance) -> None:
+    """Cancel a running instance; its ready tasks are cancelled too."""
+    workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
+    runtime.cancel(workflow)
+    _store(instance, workflow)
+
+
+def _task_row(instance: WorkflowInstance, uuid: str) -> WorkflowTask | None:
+    for row in instance.tasks:
+        if row.task_uuid == uuid and row.state == "ready":
+            return row
+    return None
+
+
+def _store(instance: WorkflowInstance, workflow) -> None:
+    """Write state and task rows; the version column makes a concurrent writer fail."""
+    instance.state = runtime.dump_workflow(workflow)
+    instance.completed = runtime.is_completed(workflow)
+    instance.next_timer_at = runtime.next_timer_due(workflow)
+    ready = {t.uuid: t for t in runtime.ready_user_tasks(workflow)}
+    for row in instance.tasks:
+        if row.state == "ready" and row.task_uuid not in ready:
+            row.state = "cancelled"
+    known = {row.task_uuid for row in instance.tasks if row.state == "ready"}
+    for uuid, task in ready.items():
+        if uuid not in known:
+            instance.tasks.append(WorkflowTask(
+                task_uuid=uuid, spec_name=task.name, title=task.title,
+                form_key=task.form_key, lane=task.lane, state="ready",
+            ))
+    instance.updated_at = utcnow()
+    db.session.flush()
+
+
+__all__ = [
+    "PathwayInvalid", "StaleInstance", "TaskNotReady", "CannotGoBack", "StepOutcome",
+    "publish_pathway", "publish_directory", "published_pathways", "current_version",
+    "start_instance", "lock_instance", "ready_tasks", "complete_task", "go_back",
+    "can_go_back", "task_context", "instance_advanced", "cancel_instance",
+]
