@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -62,8 +62,11 @@ def step(referral_id: int):
         flash(_("There is no step waiting for you on this referral."), "info")
         return redirect(url_for(".detail", referral_id=referral.id))
     definition = get_definition(current.task.form_key)
-    if definition is None:  # publication checks form keys; a deleted form file lands here
-        abort(500)
+    if definition is None:  # publication checks form keys; only a form deleted since lands here
+        current_app.logger.error("form %r of step %s has no definition", current.task.form_key,
+                                 current.task.spec_name)
+        return render_error(503, _("This step cannot be shown because its form is missing. "
+                                   "Your answers so far are safe; please tell your coordinator."))
     if request.method == "GET":
         bound = build_form(definition, data=current.prefill)
         if current.prefill:

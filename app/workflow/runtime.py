@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from app.workflow.lint import properties
 from app.workflow.safe_eval import make_script_engine
 from app.workflow.specs import SERIALIZER, deserialize_specs
 
@@ -90,10 +91,10 @@ def advance(workflow: BpmnWorkflow) -> None:
 
 def _as_ready(task) -> ReadyTask:
     spec = task.task_spec
-    props = (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
+    props = properties(spec)
     return ReadyTask(
         uuid=str(task.id),
-        name=spec.name,
+        name=getattr(spec, "bpmn_id", None) or spec.name,  # not "<id> [child]" for loop tasks
         title=getattr(spec, "bpmn_name", None) or spec.name,
         form_key=props.get("formKey"),
         lane=getattr(spec, "lane", None),
