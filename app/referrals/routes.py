@@ -102,7 +102,10 @@ def step(referral_id: int):
         return _conflict()
     if services.current_step(current_user, referral) is not None:
         return redirect(url_for(".step", referral_id=referral.id))
-    flash(_("Step saved."), "info")
+    if referral.status == ReferralStatus.completed:
+        flash(_("The referral is complete."), "info")
+    else:
+        flash(_("Step saved. The referral now waits for others."), "info")
     return redirect(url_for(".detail", referral_id=referral.id))
 
 

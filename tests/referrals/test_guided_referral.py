@@ -131,9 +131,9 @@ def test_my_referrals_filters_and_pages(app, client, login_as):
     assert "23 referrals" in first and "Page 1 of 2" in first
     assert "Page 2 of 2" in client.get("/referrals/?page=2").get_data(as_text=True)
     completed = client.get("/referrals/?status=completed").get_data(as_text=True)
-    assert "1 referrals" in completed
+    assert "1 referral" in completed and "1 referrals" not in completed
     cancelled = client.get("/referrals/?status=cancelled").get_data(as_text=True)
-    assert "1 referrals" in cancelled
+    assert "1 referral" in cancelled
     in_progress = client.get("/referrals/?status=in_progress").get_data(as_text=True)
     assert "21 referrals" in in_progress
 
