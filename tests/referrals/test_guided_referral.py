@@ -146,3 +146,18 @@ def test_cancelled_referral_has_no_step(app, client, login_as):
     response = client.get(f"/referrals/{rid}/step")
     assert response.status_code == 302
     assert client.post_form(f"/referrals/{rid}/cancel").status_code == 403
+
+
+def test_step_whose_form_disappeared_shows_a_clear_page(app, client, login_as):
+    publish_demo(app)
+    login_as("caseworker")
+    rid = start(client)
+    forms = app.extensions["formkit"]
+    removed = forms.pop("demo_consent")
+    try:
+        response = step_page(client, rid)
+    finally:
+        forms["demo_consent"] = removed
+    assert response.status_code == 503
+    assert "its form is missing" in response.get_data(as_text=True)
+    assert step_page(client, rid).status_code == 200
