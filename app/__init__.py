@@ -45,12 +45,18 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.routes import bp as auth_bp
     from app.core import errors
     from app.core.routes import bp as core_bp
+    from app.directory import init_app as init_directory
+    from app.directory.routes import bp as directory_bp
     from app.formkit import init_app as init_formkit
     from app.referrals.routes import bp as referrals_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp):
+    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp, directory_bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
+    init_directory(app)  # the directory's choice lists, before the forms load
+    from app.referrals.steps import init_app as init_referral_steps
+
+    init_referral_steps(app)  # choice lists and service tasks, before the forms load
     init_formkit(app)
     from app.audit.services import event_title
 

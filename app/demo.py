@@ -1,4 +1,5 @@
-"""Demo data: fictional organisations, one user per role, and the pathways in workflows/."""
+"""Demo data: fictional organisations, one user per role, the demo service directory (with a
+provider focal point per organisation) and the pathways in workflows/."""
 
 from __future__ import annotations
 
@@ -7,17 +8,15 @@ from sqlalchemy import select
 
 from app.auth import services as auth
 from app.auth.models import Organisation, Role, User
+from app.directory.demo import seed_demo_directory
 from app.extensions import db
 from app.workflow import services as workflow
 
-#: (name, acronym, locale, focal point email or None) — all fictional.
+#: The referring and coordinating organisations (name, acronym, locale) — fictional. The
+#: receiving organisations come with the demo directory (app/directory/demo/).
 DEMO_ORGANISATIONS = [
-    ("Protection Cluster Coordination (demo)", "PCC", "en", None),
-    ("Red de Protección Comunitaria (demo)", "RPC", "es", None),
-    ("Casa Segura Caracas (demo)", "CSC", "es", "provider.casasegura@demo.test"),
-    ("Salud Mental Maracaibo (demo)", "SMM", "es", "provider.saludmental@demo.test"),
-    ("Fundacja Bezpieczny Dom (demo)", "FBD", "pl", "provider.bezpiecznydom@demo.test"),
-    ("Legal Aid Kraków (demo)", "LAK", "uk", "provider.legalaid@demo.test"),
+    ("Protection Cluster Coordination (demo)", "PCC", "en"),
+    ("Red de Protección Comunitaria (demo)", "RPC", "es"),
 ]
 
 DEMO_USERS = [
@@ -33,20 +32,18 @@ def seed_demo() -> str:
     password = current_app.config["DEMO_PASSWORD"]
     orgs: dict[str, Organisation] = {}
     created = 0
-    for name, acronym, locale, _focal in DEMO_ORGANISATIONS:
+    for name, acronym, locale in DEMO_ORGANISATIONS:
         org = db.session.scalar(select(Organisation).where(Organisation.name == name))
         if org is None:
             org = auth.create_organisation(name, acronym, locale)
             created += 1
         orgs[name] = org
-    users = [u for u in DEMO_USERS]
-    users += [(focal, f"Focal point {acronym}", Role.provider, name, locale)
-              for name, acronym, locale, focal in DEMO_ORGANISATIONS if focal]
-    for email, full_name, role, org_name, locale in users:
+    for email, full_name, role, org_name, locale in DEMO_USERS:
         if db.session.scalar(select(User.id).where(User.email == email)) is None:
             auth.create_user(email=email, name=full_name, password=password, role=role,
                              organisation=orgs[org_name], locale=locale)
             created += 1
+    directory = seed_demo_directory()
     versions = workflow.publish_directory()
-    return (f"{created} demo records created; pathways: "
+    return (f"{created} demo records created; {directory}; pathways: "
             + ", ".join(f"{v.pathway.key} v{v.number}" for v in versions))

@@ -2,5 +2,6 @@
 
 from app.audit.models import AuditEvent  # noqa: F401
 from app.auth.models import LoginAttempt, Organisation, User, UserSession  # noqa: F401
-from app.referrals.models import FormSubmission, Referral, StepDraft  # noqa: F401
+from app.directory.models import Place, Service, ServiceGap  # noqa: F401
+from app.referrals.models import Consent, FormSubmission, Referral, ReferralTarget, StepDraft  # noqa: F401
 from app.workflow.models import Pathway, PathwayVersion, WorkflowInstance, WorkflowTask  # noqa: F401

@@ -7,7 +7,6 @@ from functools import lru_cache
 
 from app.auth import services as auth
 from app.auth.models import Organisation, Role, User
-from app.extensions import db
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -28,9 +27,6 @@ def user(role: str | Role = "caseworker", *, organisation: Organisation | None =
     n = next(_counter)
     role = Role(role) if isinstance(role, str) else role
     org = organisation or globals()["organisation"]()
-    created = auth.create_user(email=email or f"{role.value}{n}@example.test", name=f"{role.value.title()} {n}",
-                               password="x" * auth.MIN_PASSWORD_LENGTH, role=role,
-                               organisation=org, locale=locale)
-    created.password_hash = _password_hash()  # hashing once per run keeps the suite fast
-    db.session.flush()
-    return created
+    return auth.create_user(email=email or f"{role.value}{n}@example.test", name=f"{role.value.title()} {n}",
+                            password_hash=_password_hash(),  # hashing once per run keeps the suite fast
+                            role=role, organisation=org, locale=locale)

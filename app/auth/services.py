@@ -131,13 +131,19 @@ def create_organisation(name: str, acronym: str = "", locale: str = "en") -> Org
     return org
 
 
-def create_user(*, email: str, name: str, password: str, role: Role,
-                organisation: Organisation, locale: str = "") -> User:
-    """Add a user with an argon2id password hash."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password shorter than {MIN_PASSWORD_LENGTH} characters")
+def create_user(*, email: str, name: str, role: Role, organisation: Organisation, locale: str = "",
+                password: str | None = None, password_hash: str | None = None) -> User:
+    """Add a user with an argon2id password hash.
+
+    ``password_hash`` (from :func:`hash_password`) lets a bulk loader hash a shared
+    password once instead of once per user.
+    """
+    if password_hash is None:
+        if password is None or len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"password shorter than {MIN_PASSWORD_LENGTH} characters")
+        password_hash = hash_password(password)
     user = User(email=normalise_email(email), name=name.strip(), role=role,
-                password_hash=hash_password(password), organisation=organisation, locale=locale)
+                password_hash=password_hash, organisation=organisation, locale=locale)
     db.session.add(user)
     db.session.flush()
     return user

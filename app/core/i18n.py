@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import force_locale, get_locale
 from flask_login import current_user
 
@@ -13,6 +13,8 @@ LANGUAGE_NAMES = {"en": "English", "es": "Español", "pl": "Polski", "uk": "Ук
 
 def select_locale() -> str:
     supported = current_app.config["SUPPORTED_LOCALES"]
+    if not has_request_context():  # CLI, workers: the default (messages to people use locale_of)
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     user_locale = getattr(current_user, "locale", "") if current_user else ""
     if user_locale in supported:
         return user_locale

@@ -46,6 +46,8 @@ class Referral(db.Model):
     #: The referring organisation; its caseworkers can see the referral.
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: The referral whose pathway started this one (a cross-referral, e.g. GBV -> CP).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("pathway_versions.id"))
     instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instances.id"), unique=True)
     status: Mapped[ReferralStatus] = mapped_column(
@@ -62,6 +64,10 @@ class Referral(db.Model):
     created_by: Mapped[User] = relationship()
     version: Mapped[PathwayVersion] = relationship()
     instance: Mapped[WorkflowInstance] = relationship()
+    parent: Mapped[Referral | None] = relationship(remote_side=[id], back_populates="linked")
+    linked: Mapped[list[Referral]] = relationship(back_populates="parent", order_by="Referral.id")
+    targets: Mapped[list[ReferralTarget]] = relationship(
+        back_populates="referral", order_by="ReferralTarget.id", cascade="all, delete-orphan")
 
 
 class FormSubmission(db.Model):
@@ -98,3 +104,88 @@ class StepDraft(db.Model):
     answers: Mapped[dict] = mapped_column(JSON)
     saved_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TargetStatus(enum.Enum):
+    pending = "pending"
+    accepted = "accepted"
+    declined = "declined"
+    blocked = "blocked"
+    cancelled = "cancelled"
+    no_response = "no_response"
+
+    @property
+    def title(self) -> str:
+        return str(TARGET_STATUS_TITLES[self])
+
+
+TARGET_STATUS_TITLES = {
+    TargetStatus.pending: _l("Waiting for the provider"),
+    TargetStatus.accepted: _l("Accepted"),
+    TargetStatus.declined: _l("Declined"),
+    TargetStatus.blocked: _l("Not sent: consent does not cover this organisation"),
+    TargetStatus.cancelled: _l("Cancelled"),
+    TargetStatus.no_response: _l("No response in time"),
+}
+
+
+class ReferralTarget(db.Model):
+    """One receiving service of a referral, with its own status."""
+
+    __tablename__ = "referral_targets"
+    __table_args__ = (
+        UniqueConstraint("referral_id", "service_id", name="uq_referral_targets_referral_service"),
+        Index("ix_referral_targets_org_status", "organisation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    #: The receiving organisation (the service's, copied: what the consent was checked against).
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    #: Short code a provider quotes (by SMS too); carries no personal data, e.g. ``K7M2QX``.
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    status: Mapped[TargetStatus] = mapped_column(
+        Enum(TargetStatus, name="target_status", native_enum=False, length=20),
+        default=TargetStatus.pending)
+    #: Urgency at the time of sending and the deadline it implies for the provider's answer.
+    urgency: Mapped[str | None] = mapped_column(String(20))
+    respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    referral: Mapped[Referral] = relationship(back_populates="targets")
+    organisation: Mapped[Organisation] = relationship()
+    service: Mapped[Service] = relationship("Service")  # noqa: F821 - app.directory.models
+
+
+class Consent(db.Model):
+    """The informed consent recorded for a referral: who gave it, to share what, with whom, why.
+
+    Checked on the server before anything is sent to an organisation.
+    """
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"), unique=True)
+    given: Mapped[bool] = mapped_column()
+    #: person | caregiver | best_interest (a documented best-interest decision for a child).
+    given_by: Mapped[str | None] = mapped_column(String(20))
+    #: Information categories the person agreed to share.
+    shared_information: Mapped[list] = mapped_column(JSON, default=list)
+    #: any_selected | named
+    organisation_scope: Mapped[str | None] = mapped_column(String(20))
+    #: Organisation ids, when the scope is ``named``.
+    organisation_ids: Mapped[list] = mapped_column(JSON, default=list)
+    purposes: Mapped[list] = mapped_column(JSON, default=list)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def covers(self, organisation_id: int) -> bool:
+        """Whether this consent allows sending the referral to ``organisation_id``."""
+        if not self.given:
+            return False
+        if self.organisation_scope == "any_selected":
+            return True
+        return self.organisation_scope == "named" and organisation_id in (self.organisation_ids or [])

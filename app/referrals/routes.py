@@ -97,6 +97,13 @@ def step(referral_id: int):
         services.submit_step(current_user, referral, task_uuid, revision,
                              answers=bound.answers(), workflow_data=bound.workflow_data())
         db.session.commit()
+    except services.StepInvalid as invalid:
+        db.session.rollback()
+        for name, message in invalid.errors.items():
+            field = getattr(bound.form, name, None)
+            if field is not None:
+                field.errors = [*field.errors, message]
+        return _render_step(referral, current, bound, status=422)
     except services.StepConflict:
         db.session.rollback()
         return _conflict()

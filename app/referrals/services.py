@@ -7,8 +7,9 @@ never commit: the request commits once.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from flask import g
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import Forbidden, NotFound
@@ -17,9 +18,10 @@ from app.audit.services import record_event
 from app.auth.permissions import can_do_task, can_edit_referral, can_start_referral, can_view_referral
 from app.core.db import utcnow
 from app.extensions import db
-from app.referrals.models import FormSubmission, Referral, ReferralStatus, StepDraft
+from app.referrals import hooks
+from app.referrals.models import FormSubmission, Referral, ReferralStatus, StepDraft, TargetStatus
 from app.workflow import services as workflow
-from app.workflow.models import WorkflowTask
+from app.workflow.models import WorkflowInstance, WorkflowTask
 
 #: Crockford-style alphabet: no I, L, O, U — easy to read out over a phone.
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -29,12 +31,25 @@ class StepConflict(Exception):
     """The step was already submitted (another tab, a double click, a colleague)."""
 
 
+class StepInvalid(Exception):
+    """A server-side rule of the step refused the answers: ``errors`` is {field: message}."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(errors)
+        self.errors = errors
+
+
 @dataclass
 class CurrentStep:
     task: WorkflowTask
     prefill: dict
     from_draft: bool
     can_go_back: bool
+    #: What the pathway knows at this step (non-personal answers, decisions so far).
+    data: dict = field(default_factory=dict)
+    instructions: str | None = None
+    panel: str | None = None
+    panel_context: dict = field(default_factory=dict)
 
 
 def _new_reference() -> str:
@@ -44,19 +59,23 @@ def _new_reference() -> str:
             return code
 
 
-def start_referral(user, pathway_key: str) -> Referral:
-    """Start a referral on the current version of a published pathway."""
+def start_referral(user, pathway_key: str, parent: Referral | None = None) -> Referral:
+    """Start a referral on the current version of a published pathway.
+
+    ``parent`` links a cross-referral (e.g. the CP referral a GBV pathway started).
+    """
     if not can_start_referral(user):
         raise Forbidden()
     pathway = workflow.get_pathway(pathway_key)
     version = workflow.current_version(pathway) if pathway else None
     if version is None:
         raise NotFound()
-    instance = workflow.start_instance(version)
+    instance = WorkflowInstance(version=version, state="{}")
     referral = Referral(reference=_new_reference(), organisation_id=user.organisation_id,
-                        created_by_id=user.id, version=version, instance=instance)
+                        created_by_id=user.id, version=version, instance=instance, parent=parent)
     db.session.add(referral)
     db.session.flush()
+    workflow.run_new_instance(instance, user)
     _refresh_status(referral)
     record_event("referral.started", user=user, referral=referral,
                  detail={"pathway": pathway.key, "version": version.number})
@@ -90,8 +109,12 @@ def current_step(user, referral: Referral) -> CurrentStep | None:
     else:
         earlier = _latest_submission(referral, task.spec_name)
         prefill, from_draft = (earlier.answers if earlier else {}), False
-    return CurrentStep(task, prefill, from_draft,
-                       workflow.can_go_back(referral.instance, task.task_uuid))
+    view = workflow.step_view(referral.instance, task.task_uuid)
+    g.pathways_step_data = view.data  # read by choice sources such as the matching services
+    provider = hooks.panels.get(view.task.panel or "")
+    return CurrentStep(task, prefill, from_draft, view.can_go_back, view.data, view.task.instructions,
+                       view.task.panel if provider else None,
+                       provider(referral, view.data) if provider else {})
 
 
 def _latest_submission(referral: Referral, step: str) -> FormSubmission | None:
@@ -126,6 +149,10 @@ def submit_step(user, referral: Referral, task_uuid: str, revision: int, *,
     longer waiting or the referral changed since the form was shown.
     """
     task = _ready_task_for(user, referral, task_uuid, revision)
+    validate = hooks.step_validators.get(task.form_key or "")
+    errors = validate(referral, answers) if validate else {}
+    if errors:
+        raise StepInvalid(errors)
     for earlier in db.session.scalars(select(FormSubmission).where(
             FormSubmission.referral_id == referral.id, FormSubmission.step == task.spec_name)):
         earlier.superseded = True
@@ -133,6 +160,9 @@ def submit_step(user, referral: Referral, task_uuid: str, revision: int, *,
                                 form_key=task.form_key or "", answers=answers, submitted_by_id=user.id)
     db.session.add(submission)
     db.session.flush()
+    after = hooks.submission_hooks.get(task.form_key or "")
+    if after:
+        after(user, referral, answers)
     try:
         outcome = workflow.complete_task(referral.instance, task_uuid, workflow_data, user,
                                          reference=(task.spec_name, submission.id))
@@ -199,8 +229,10 @@ def _refresh_status(referral: Referral) -> None:
     instance = referral.instance
     ready = workflow.ready_tasks(instance)
     if instance.completed:
-        referral.status, referral.current_step = ReferralStatus.completed, None
-        referral.closed_at = utcnow()
+        pending = any(t.status == TargetStatus.pending for t in referral.targets)
+        referral.status = ReferralStatus.waiting if pending else ReferralStatus.completed
+        referral.current_step = None
+        referral.closed_at = None if pending else utcnow()
     else:
         mine = [t for t in ready if (t.lane or "caseworker") == "caseworker"]
         referral.status = ReferralStatus.in_progress if mine else ReferralStatus.waiting

@@ -50,8 +50,9 @@ class SpecProblem:
 
 
 class _Linter:
-    def __init__(self, form_keys: set[str] | None, decision_files: dict[str, str]) -> None:
-        self.form_keys, self.decision_files = form_keys, decision_files
+    def __init__(self, form_keys: set[str] | None, decision_files: dict[str, str],
+                 operations: set[str] | None = None) -> None:
+        self.form_keys, self.decision_files, self.operations = form_keys, decision_files, operations
         self.problems: list[SpecProblem] = []
         self.seen_tables: set[str] = set()
 
@@ -97,13 +98,24 @@ class _Linter:
         if isinstance(ts, BusinessRuleTaskMixin):
             self.decision_table(ts.dmnEngine.decision_table)
         if isinstance(ts, ServiceTask):
-            self.add(file, element, "service tasks are not supported")
+            self.service_task(file, element, ts)
         if isinstance(ts, UserTask):
             form_key = properties(ts).get("formKey")
             if not form_key:
                 self.add(file, element, f"user task '{ts.bpmn_name or element}' has no formKey property")
             elif self.form_keys is not None and form_key not in self.form_keys:
                 self.add(file, element, f"form '{form_key}' has no definition in forms/")
+
+    def service_task(self, file: str | None, element: str | None, ts: Any) -> None:
+        """A service task must name a registered operator; its parameters are expressions."""
+        name = getattr(ts, "operation_name", None)
+        if not name:
+            self.add(file, element, "service task has no operator")
+        elif self.operations is not None and name not in self.operations:
+            known = ", ".join(sorted(self.operations)) or "none"
+            self.add(file, element, f"service task operator '{name}' is unknown (known: {known})")
+        for param, spec in (getattr(ts, "operation_params", None) or {}).items():
+            self.code(file, element, (spec or {}).get("value"), "eval", f"parameter '{param}'")
 
     def event(self, file: str | None, element: str, definition: Any) -> None:
         if isinstance(definition, MultipleEventDefinition):
@@ -203,12 +215,14 @@ def _dmn_match_expression(input_expr: str, text: str) -> tuple[str, bool]:
 
 def lint_pathway(parsed_spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
                  form_keys: set[str] | None = None, *,
-                 decision_files: dict[str, str] | None = None) -> list[SpecProblem]:
-    """Check every expression, user task and sequence flow of a parsed pathway.
+                 decision_files: dict[str, str] | None = None,
+                 operations: set[str] | None = None) -> list[SpecProblem]:
+    """Check every expression, user task, service task and sequence flow of a parsed pathway.
 
-    ``decision_files`` (decision table id -> file name) only improves problem locations.
+    ``form_keys`` and ``operations`` (service-task operators), when given, are the only
+    ones allowed. ``decision_files`` (decision table id -> file name) improves locations.
     """
-    linter = _Linter(form_keys, decision_files or {})
+    linter = _Linter(form_keys, decision_files or {}, operations)
     for spec in [parsed_spec, *subprocess_specs.values()]:
         linter.process(spec)
     return linter.problems

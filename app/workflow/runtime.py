@@ -42,6 +42,8 @@ class ReadyTask:
     lane: str | None
     allow_back: bool
     instructions: str | None = None
+    #: Name of an extra panel shown above the form (task property ``panel``).
+    panel: str | None = None
 
 
 @lru_cache(maxsize=64)
@@ -100,6 +102,7 @@ def _as_ready(task) -> ReadyTask:
         lane=getattr(spec, "lane", None),
         allow_back=props.get("allowBack", "true").lower() != "false",
         instructions=props.get("instructions"),
+        panel=props.get("panel"),
     )
 
 
@@ -118,6 +121,12 @@ def _find_ready(workflow: BpmnWorkflow, uuid: str):
 def task_data(workflow: BpmnWorkflow, uuid: str) -> dict:
     """The data the task sees (answers of earlier steps that were shared with the workflow)."""
     return dict(_find_ready(workflow, uuid).data)
+
+
+def ready_task(workflow: BpmnWorkflow, uuid: str) -> tuple[ReadyTask, dict]:
+    """A ready human task and the data it sees."""
+    task = _find_ready(workflow, uuid)
+    return _as_ready(task), dict(task.data)
 
 
 def complete_user_task(workflow: BpmnWorkflow, uuid: str, data: dict,

@@ -13,6 +13,7 @@ import datetime as _dt
 from functools import lru_cache
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
@@ -274,8 +275,8 @@ class SafeEnvironment(BasePythonScriptEngineEnvironment):
         return True
 
     def call_service(self, context: dict, **kwargs: Any) -> Any:
-        """Service tasks are not supported yet."""
-        raise NotImplementedError("service tasks are not supported")
+        """Service tasks go through :meth:`SafeScriptEngine.call_service` instead."""
+        raise NotImplementedError("service tasks run through the service-task registry")
 
 
 class SafeScriptEngine(PythonScriptEngine):
@@ -291,6 +292,20 @@ class SafeScriptEngine(PythonScriptEngine):
         problems = check_code(expression, "exec")
         if problems:
             raise UnsafeExpressionError(expression, problems)
+
+
+    def call_service(self, task, operation_name: str, operation_params: dict, **_kwargs: Any) -> str:
+        """Dispatch a service task to the handler registered for its operator.
+
+        (Spiff's own implementation has a broken error path; errors here surface as
+        WorkflowTaskException like any other task failure.)"""
+        from app.workflow import service_tasks
+
+        try:
+            return service_tasks.call(operation_name, operation_params, task.data)
+        except Exception as exc:
+            raise WorkflowTaskException(f"service task '{operation_name}' failed: {exc}",
+                                        task=task, exception=exc) from exc
 
 
 def make_script_engine() -> SafeScriptEngine:

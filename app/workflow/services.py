@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from app.core.db import utcnow
 from app.extensions import db
-from app.workflow import runtime
+from app.workflow import runtime, service_tasks
 from app.workflow.models import Pathway, PathwayVersion, WorkflowInstance, WorkflowTask
 from app.workflow.specs import (
     PathwayInvalid,
@@ -53,7 +53,31 @@ def publish_pathway(main_file: str, files: dict[str, str], form_keys: set[str]) 
 
     Raises :class:`PathwayInvalid` (with every problem) when the files do not pass validation.
     """
-    parsed = parse_pathway(files, main_file, form_keys)
+    return _store_version(parse_pathway(files, main_file, form_keys, service_tasks.operations()), files)
+
+
+def publish_directory(directory: Path | None = None, form_keys: set[str] | None = None) -> list[PathwayVersion]:
+    """Publish every pathway in ``workflows/`` (unchanged ones keep their version).
+
+    All pathways are validated before any is stored: one invalid file publishes nothing, and
+    the :class:`PathwayInvalid` raised lists the problems of every pathway.
+    """
+    from app.formkit import form_keys as known_form_keys
+
+    directory = Path(directory or current_app.config["WORKFLOWS_DIR"])
+    keys = form_keys if form_keys is not None else known_form_keys()
+    parsed, problems = [], []
+    for main, files in discover_pathways(directory).values():
+        try:
+            parsed.append((parse_pathway(files, main, keys, service_tasks.operations()), files))
+        except PathwayInvalid as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise PathwayInvalid(problems)
+    return [_store_version(p, files) for p, files in parsed]
+
+
+def _store_version(parsed, files: dict[str, str]) -> PathwayVersion:
     digest = content_hash(files)
     pathway = db.session.scalar(select(Pathway).where(Pathway.key == parsed.process_id))
     if pathway is None:
@@ -66,6 +90,9 @@ def publish_pathway(main_file: str, files: dict[str, str], form_keys: set[str]) 
         )
     )
     if existing is not None:
+        if current_version(pathway) is not existing:  # files reverted to an earlier version
+            existing.published_at = utcnow()
+            db.session.flush()
         return existing
     number = (db.session.scalar(
         select(func.max(PathwayVersion.number)).where(PathwayVersion.pathway_id == pathway.id)
@@ -80,17 +107,9 @@ def publish_pathway(main_file: str, files: dict[str, str], form_keys: set[str]) 
     return version
 
 
-def publish_directory(directory: Path | None = None, form_keys: set[str] | None = None) -> list[PathwayVersion]:
-    """Publish every pathway in ``workflows/`` (unchanged ones are left as they are)."""
-    from app.formkit import form_keys as known_form_keys
-
-    directory = Path(directory or current_app.config["WORKFLOWS_DIR"])
-    keys = form_keys if form_keys is not None else known_form_keys()
-    return [publish_pathway(main, files, keys) for main, files in discover_pathways(directory).values()]
-
-
 def current_version(pathway: Pathway) -> PathwayVersion | None:
-    return pathway.versions[-1] if pathway.versions else None
+    """The version new referrals start on: the one published last."""
+    return max(pathway.versions, key=lambda v: (v.published_at, v.number), default=None)
 
 
 def published_pathways() -> list[Pathway]:
@@ -106,11 +125,19 @@ def get_pathway(key: str) -> Pathway | None:
 # -- instances ----------------------------------------------------------------------------
 
 
-def start_instance(version: PathwayVersion) -> WorkflowInstance:
+def start_instance(version: PathwayVersion, user=None) -> WorkflowInstance:
     """Start a workflow on ``version`` and run it to the first human task."""
-    workflow = runtime.new_workflow(version.spec_json)
     instance = WorkflowInstance(version=version, state="{}")
     db.session.add(instance)
+    db.session.flush()
+    return run_new_instance(instance, user)
+
+
+def run_new_instance(instance: WorkflowInstance, user=None) -> WorkflowInstance:
+    """Run a new, flushed instance to its first wait (callers flush their own rows first,
+    so service tasks at the very start can find them)."""
+    with service_tasks.running(instance.id, getattr(user, "id", None)):
+        workflow = runtime.new_workflow(instance.version.spec_json)
     _store(instance, workflow)
     return instance
 
@@ -131,10 +158,20 @@ def ready_tasks(instance: WorkflowInstance) -> list[WorkflowTask]:
     return [t for t in instance.tasks if t.state == "ready"]
 
 
-def task_context(instance: WorkflowInstance, task_uuid: str) -> dict:
-    """The workflow data a ready task sees."""
+@dataclass
+class StepView:
+    """A ready task as the engine sees it: properties, the data it sees, whether back is allowed."""
+
+    task: runtime.ReadyTask
+    data: dict
+    can_go_back: bool
+
+
+def step_view(instance: WorkflowInstance, task_uuid: str) -> StepView:
+    """Load the engine once and describe a ready task for showing it."""
     workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
-    return runtime.task_data(workflow, task_uuid)
+    task, data = runtime.ready_task(workflow, task_uuid)
+    return StepView(task, data, runtime.previous_user_task(workflow, task_uuid) is not None)
 
 
 def complete_task(instance: WorkflowInstance, task_uuid: str, data: dict, user,
@@ -148,7 +185,8 @@ def complete_task(instance: WorkflowInstance, task_uuid: str, data: dict, user,
     if expected_revision is not None and instance.revision != expected_revision:
         raise StaleInstance(instance.id)
     workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
-    done = runtime.complete_user_task(workflow, task_uuid, data, reference)
+    with service_tasks.running(instance.id, user.id):
+        done = runtime.complete_user_task(workflow, task_uuid, data, reference)
     row = _task_row(instance, task_uuid)
     if row is not None:
         row.state, row.completed_by_id, row.completed_at = "completed", user.id, utcnow()
@@ -158,21 +196,14 @@ def complete_task(instance: WorkflowInstance, task_uuid: str, data: dict, user,
                        runtime.workflow_data(workflow))
 
 
-def can_go_back(instance: WorkflowInstance, task_uuid: str) -> bool:
-    workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
-    try:
-        return runtime.previous_user_task(workflow, task_uuid) is not None
-    except runtime.TaskNotReady:
-        return False
-
-
 def go_back(instance: WorkflowInstance, task_uuid: str,
             expected_revision: int | None = None) -> runtime.ReadyTask:
     """Return to the previous human task, where the pathway allows it."""
     if expected_revision is not None and instance.revision != expected_revision:
         raise StaleInstance(instance.id)
     workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
-    previous = runtime.go_back(workflow, task_uuid)
+    with service_tasks.running(instance.id, None):
+        previous = runtime.go_back(workflow, task_uuid)
     for row in instance.tasks:
         if row.state == "completed" and row.task_uuid == previous.uuid:
             row.state = "reverted"
@@ -217,6 +248,6 @@ def _store(instance: WorkflowInstance, workflow) -> None:
 __all__ = [
     "PathwayInvalid", "StaleInstance", "TaskNotReady", "CannotGoBack", "StepOutcome",
     "publish_pathway", "publish_directory", "published_pathways", "current_version",
-    "start_instance", "lock_instance", "ready_tasks", "complete_task", "go_back",
-    "can_go_back", "task_context", "instance_advanced", "cancel_instance",
+    "start_instance", "run_new_instance", "lock_instance", "ready_tasks", "complete_task", "go_back",
+    "step_view", "StepView", "instance_advanced", "cancel_instance",
 ]

@@ -135,12 +135,13 @@ def _collect_subprocesses(parser: SpiffBpmnParser, spec: BpmnProcessSpec,
     return found
 
 
-def parse_pathway(files: dict[str, str], main_file: str,
-                  form_keys: set[str] | None = None) -> ParsedPathway:
+def parse_pathway(files: dict[str, str], main_file: str, form_keys: set[str] | None = None,
+                  operations: set[str] | None = None) -> ParsedPathway:
     """Parse and lint a pathway; raise :class:`PathwayInvalid` with every problem found.
 
     The main process is the one executable process defined in ``main_file``.  When
-    ``form_keys`` is given, every user task's formKey must be one of them.
+    ``form_keys`` is given, every user task's formKey must be one of them; when
+    ``operations`` is given, every service task's operator must be one of them.
     """
     if main_file not in files:
         raise PathwayInvalid([SpecProblem(main_file, None, "main file is missing")])
@@ -163,7 +164,8 @@ def parse_pathway(files: dict[str, str], main_file: str,
     subprocess_specs = _collect_subprocesses(parser, spec, problems)
     decision_files = {table.id: dmn.filename for dmn in parser.dmn_parsers.values()
                       if dmn.decision is not None for table in dmn.decision.decisionTables}
-    problems += lint_pathway(spec, subprocess_specs, form_keys, decision_files=decision_files)
+    problems += lint_pathway(spec, subprocess_specs, form_keys, decision_files=decision_files,
+                             operations=operations)
     if problems:
         raise PathwayInvalid(problems)
     user_tasks = user_task_infos(spec, subprocess_specs)

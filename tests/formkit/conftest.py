@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,9 +35,31 @@ def make_app(forms_dir: Path, translations: Path | None = None) -> Flask:
     return app
 
 
+@pytest.fixture(autouse=True)
+def _only_file_choice_lists():
+    """Formkit is tested on its own: lists registered in code by the app are set aside."""
+    from app.formkit import choices
+
+    saved = dict(choices._SOURCES)
+    choices._SOURCES.clear()
+    yield
+    choices._SOURCES.clear()
+    choices._SOURCES.update(saved)
+
+
 @pytest.fixture
-def formkit_app() -> Flask:
-    return make_app(FORMS_DIR)
+def forms_dir(tmp_path: Path) -> Path:
+    """The demo form definitions and lists.yaml (the pathways' forms need the app's lists)."""
+    target = tmp_path / "forms"
+    target.mkdir()
+    for path in [*FORMS_DIR.glob("demo_*.yaml"), FORMS_DIR / "lists.yaml"]:
+        shutil.copy(path, target / path.name)
+    return target
+
+
+@pytest.fixture
+def formkit_app(forms_dir: Path) -> Flask:
+    return make_app(forms_dir)
 
 
 @pytest.fixture

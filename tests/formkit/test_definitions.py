@@ -8,7 +8,7 @@ import pytest
 
 from app import formkit
 from app.formkit import FormDefinitionError, load_form_definitions, register_choice_source
-from tests.formkit.conftest import FORMS_DIR, make_app
+from tests.formkit.conftest import make_app
 
 DEMO_KEYS = {"demo_consent", "demo_person", "demo_needs", "demo_child", "demo_review"}
 
@@ -23,8 +23,8 @@ def problems_of(directory: Path) -> list[str]:
     return caught.value.problems
 
 
-def test_every_definition_in_forms_is_valid():
-    definitions = load_form_definitions(FORMS_DIR)
+def test_every_demo_definition_is_valid(forms_dir):
+    definitions = load_form_definitions(forms_dir)
     assert DEMO_KEYS <= set(definitions)
     assert "lists" not in definitions
     person = definitions["demo_person"]

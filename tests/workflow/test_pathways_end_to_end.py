@@ -12,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.extensions import db
 from app.formkit import build_form, get_definition
+from app.formkit.choices import field_choices
 from app.referrals import services as referrals
 from app.workflow import services as workflow
 from app.workflow.specs import discover_pathways
@@ -53,7 +54,27 @@ def test_pathway_scenario(app, pathway_key, scenario):
             app.config["WTF_CSRF_ENABLED"] = True
 
 
+def _resolve_tokens(answers: dict, definition) -> dict:
+    """``"@matches:N"`` picks the first N offered choices of that field; ``"@none"`` none."""
+    resolved = {}
+    for key, value in answers.items():
+        if isinstance(value, str) and value.startswith("@"):
+            field = definition.field(key)
+            offered = [v for v, _label in field_choices(field)]
+            if value == "@none":
+                value = []
+            else:
+                count = int(value.split(":")[1])
+                assert len(offered) >= count, f"{key}: only {len(offered)} choices offered, wanted {count}"
+                value = offered[:count]
+        resolved[key] = value
+    return resolved
+
+
 def _run(pathway_key: str, scenario: dict) -> None:
+    from app.directory.demo import seed_demo_directory
+
+    seed_demo_directory()
     workflow.publish_directory()
     user = factories.user("caseworker")
     referral = referrals.start_referral(user, pathway_key)
@@ -63,20 +84,27 @@ def _run(pathway_key: str, scenario: dict) -> None:
         steps.append(task.spec_name)
         assert len(steps) <= 50, "pathway does not end"
         definition = get_definition(task.form_key)
-        assert task.form_key in scenario["answers"], f"no scripted answers for form {task.form_key}"
-        bound = build_form(definition, formdata=_formdata(scenario["answers"][task.form_key]))
+        answers = scenario["answers"].get(task.spec_name, scenario["answers"].get(task.form_key))
+        assert answers is not None, f"no scripted answers for step {task.spec_name} / form {task.form_key}"
+        bound = build_form(definition, formdata=_formdata(_resolve_tokens(answers, definition)))
         assert bound.validate(), f"{task.form_key}: {bound.form.errors}"
         referrals.submit_step(user, referral, task.task_uuid, referral.instance.revision,
                               answers=bound.answers(), workflow_data=bound.workflow_data())
     db.session.commit()
 
     assert steps == scenario["steps"]
-    assert referral.status.value == "completed"
+    assert referral.instance.completed
+    assert referral.status.value == scenario.get("status", "completed")
     data = json.loads(referral.instance.state)["data"]
     for key, expected in scenario.get("expect", {}).items():
         assert data.get(key) == expected, (key, data.get(key))
+    for key in scenario.get("expect_keys", []):
+        assert data.get(key) not in (None, "", []), f"{key} missing from the pathway's data"
+    if "targets" in scenario:
+        assert len(referral.targets) == scenario["targets"]
+    state = json.dumps(json.loads(referral.instance.state), ensure_ascii=False)  # compare text, not escapes
     for secret in scenario.get("personal_never_in_state", []):
-        assert secret not in referral.instance.state, "personal data leaked into workflow state"
-    stored = " ".join(json.dumps(s.answers) for s in referrals.submissions(referral))
+        assert secret not in state, "personal data leaked into workflow state"
+    stored = " ".join(json.dumps(s.answers, ensure_ascii=False) for s in referrals.submissions(referral))
     for secret in scenario.get("personal_never_in_state", []):
         assert secret in stored, "personal answer lost"

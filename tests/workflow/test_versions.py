@@ -20,6 +20,10 @@ from tests import factories
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _demo(versions):
+    return next(v for v in versions if v.pathway.key == "demo_referral")
+
+
 @pytest.fixture
 def workflows_copy(tmp_path):
     target = tmp_path / "workflows"
@@ -35,7 +39,7 @@ def test_publishing_unchanged_files_keeps_the_version(app_ctx):
 
 
 def test_running_referral_stays_on_its_version(app_ctx, workflows_copy):
-    v1 = workflow.publish_directory(workflows_copy)[0]
+    v1 = _demo(workflow.publish_directory(workflows_copy))
     user = factories.user("caseworker")
     from flask import current_app
 
@@ -43,7 +47,7 @@ def test_running_referral_stays_on_its_version(app_ctx, workflows_copy):
         old = referrals.start_referral(user, "demo_referral")
         main = workflows_copy / "demo_referral.bpmn"
         main.write_text(main.read_text().replace('name="Informed consent"', 'name="Consent (v2)"'))
-        v2 = workflow.publish_directory(workflows_copy)[0]
+        v2 = _demo(workflow.publish_directory(workflows_copy))
         assert (v1.number, v2.number) == (1, 2) and v1.content_hash != v2.content_hash
         new = referrals.start_referral(user, "demo_referral")
     assert old.version_id == v1.id and new.version_id == v2.id
@@ -55,7 +59,7 @@ def test_running_referral_stays_on_its_version(app_ctx, workflows_copy):
 
 
 def test_instance_state_holds_no_spec(app_ctx):
-    version = workflow.publish_directory()[0]
+    version = _demo(workflow.publish_directory())
     instance = workflow.start_instance(version)
     state = json.loads(instance.state)
     assert "spec" not in state and "subprocess_specs" not in state
@@ -63,7 +67,7 @@ def test_instance_state_holds_no_spec(app_ctx):
 
 
 def test_engine_is_reattached_on_every_load(app_ctx):
-    version = workflow.publish_directory()[0]
+    version = _demo(workflow.publish_directory())
     instance = workflow.start_instance(version)
     loaded = runtime.load_workflow(version.spec_json, instance.state)
     assert isinstance(loaded.script_engine, SafeScriptEngine)
@@ -71,7 +75,7 @@ def test_engine_is_reattached_on_every_load(app_ctx):
 
 def test_stored_spec_with_unsafe_code_cannot_run_after_load(app_ctx, tmp_path):
     """Even a spec that slipped past linting (edited in the database) runs in the sandbox."""
-    version = workflow.publish_directory()[0]
+    version = _demo(workflow.publish_directory())
     marker = tmp_path / "pwned"
     version.spec_json = version.spec_json.replace(
         "is_child = age < 18", f"is_child = __import__('os').system('touch {marker}')")
@@ -130,3 +134,15 @@ def test_seed_demo_twice_changes_nothing(app):
                 for m in (Organisation, User, PathwayVersion)] == counts
     assert {"caseworker@demo.test", "coordinator@demo.test", "admin@demo.test",
             "provider.casasegura@demo.test"} <= emails
+
+
+def test_reverting_the_files_makes_the_earlier_version_current_again(app_ctx, workflows_copy):
+    main = workflows_copy / "demo_referral.bpmn"
+    original = main.read_text()
+    v1 = _demo(workflow.publish_directory(workflows_copy))
+    main.write_text(original.replace('name="Informed consent"', 'name="Consent (v2)"'))
+    v2 = _demo(workflow.publish_directory(workflows_copy))
+    main.write_text(original)
+    again = _demo(workflow.publish_directory(workflows_copy))
+    assert again.id == v1.id and v2.number == 2
+    assert workflow.current_version(v1.pathway).id == v1.id
