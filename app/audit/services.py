@@ -43,6 +43,11 @@ def _titles() -> dict:
         "step.completed": _l("Completed a step"),
         "step.draft_saved": _l("Saved a draft"),
         "step.went_back": _l("Went back to a previous step"),
+        "consent.recorded": _l("Recorded the person's consent"),
+        "consent.refused": _l("Recorded that consent was refused"),
+        "referral.linked": _l("Started a linked referral"),
+        "target.created": _l("Sent the referral to a service"),
+        "target.blocked": _l("Did not send to a service: consent does not cover it"),
         "auth.login": _l("Logged in"),
         "auth.logout": _l("Logged out"),
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -45,12 +45,13 @@ def new():
 def detail(referral_id: int):
     referral = services.get_referral(current_user, referral_id)
     answers = services.submissions(referral)
+    step = services.current_step(current_user, referral)
+    g.pop("pathways_step_data", None)  # answers below are shown as given, not against the current step
     services.record_view(current_user, referral, "detail")
     db.session.commit()
     return render_template("referrals/detail.html", referral=referral, answers=answers,
                            definitions={a.form_key: get_definition(a.form_key) for a in answers},
-                           history=referral_history(referral),
-                           step=services.current_step(current_user, referral))
+                           history=referral_history(referral), step=step)
 
 
 @bp.route("/<int:referral_id>/step", methods=["GET", "POST"])

@@ -17,14 +17,19 @@ def _step_data() -> dict:
 
 
 def matching_service_choices() -> list[tuple[str, str]]:
-    """The services that fit the current step's needs and person, best first."""
+    """On a pathway step: the services that fit its needs and person, best first.
+
+    Elsewhere (showing answers already given): every service, so ids read as names.
+    """
     from app.directory import matching
+    from app.directory.models import Service
 
     data = _step_data()
-    if not data:
-        return []
-    result = matching.match_for_task_data(data, data.get("sector"))
-    return [(str(m.service.id), f"{m.service.name} — {m.service.organisation.name}") for m in result.matches]
+    if data:
+        services = [m.service for m in matching.match_for_task_data(data, data.get("sector")).matches]
+    else:
+        services = list(db.session.scalars(select(Service).order_by(Service.name)))
+    return [(str(s.id), f"{s.name} — {s.organisation.name}") for s in services]
 
 
 def receiving_organisation_choices() -> list[tuple[str, str]]:

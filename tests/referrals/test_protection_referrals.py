@@ -74,8 +74,11 @@ def test_gbv_referral_to_two_matching_services(app, client, login_as):
         assert {t.status for t in referral.targets} == {TargetStatus.pending}
         assert referral.status.value == "waiting"
         assert all(t.respond_by is not None and t.urgency == "urgent" for t in referral.targets)
+        names = [t.service.name for t in referral.targets]
     detail = client.get(f"/referrals/{rid}").get_data(as_text=True)
     assert detail.count("Waiting for the provider") == 2
+    answers = detail.split("<h2>Answers</h2>")[1]
+    assert all(name in answers for name in names)  # the chosen services read as names, not ids
 
 
 def test_child_in_a_gbv_referral_starts_the_cp_pathway(app, client, login_as):
