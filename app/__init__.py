@@ -48,9 +48,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.directory import init_app as init_directory
     from app.directory.routes import bp as directory_bp
     from app.formkit import init_app as init_formkit
+    from app.inbox.routes import bp as inbox_bp
     from app.referrals.routes import bp as referrals_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp, directory_bp):
+    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp, inbox_bp, directory_bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
     init_directory(app)  # the directory's choice lists, before the forms load

@@ -48,6 +48,9 @@ def _titles() -> dict:
         "referral.linked": _l("Started a linked referral"),
         "target.created": _l("Sent the referral to a service"),
         "target.blocked": _l("Did not send to a service: consent does not cover it"),
+        "target.accepted": _l("The service accepted the referral"),
+        "target.declined": _l("The service declined the referral"),
+        "target.outcome": _l("The service recorded the outcome"),
         "auth.login": _l("Logged in"),
         "auth.logout": _l("Logged out"),
     }

@@ -81,3 +81,9 @@ def can_do_task(user, lane: str | None) -> bool:
 
 def can_manage_users(user) -> bool:
     return bool(user and user.is_authenticated and user.role == Role.admin)
+
+
+def can_view_target(user, target) -> bool:
+    """Provider focal points see the referral targets sent to their own organisation only."""
+    return bool(user and user.is_authenticated and user.role == Role.provider
+                and target.organisation_id == user.organisation_id)

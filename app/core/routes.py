@@ -25,6 +25,8 @@ def index():
         return redirect(url_for("referrals.index"))
     if current_user.role == Role.admin:
         return redirect(url_for("admin.users"))
+    if current_user.role == Role.provider:
+        return redirect(url_for("inbox.index"))
     return redirect(url_for("core.home"))
 
 

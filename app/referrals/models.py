@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import Organisation, User
@@ -151,6 +151,16 @@ class ReferralTarget(db.Model):
     #: Urgency at the time of sending and the deadline it implies for the provider's answer.
     urgency: Mapped[str | None] = mapped_column(String(20))
     respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Who answered, when, how (web | sms), and for a decline the coded reason and a note.
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    responded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    response_channel: Mapped[str | None] = mapped_column(String(10))
+    decline_reason: Mapped[str | None] = mapped_column(String(40))
+    response_note: Mapped[str | None] = mapped_column(Text)
+    #: What the provider reports after accepting (service_provided, partially_provided, ...).
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

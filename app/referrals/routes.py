@@ -12,6 +12,7 @@ from app.auth.permissions import roles_required
 from app.core.errors import render_error
 from app.extensions import db
 from app.formkit import build_form, get_definition
+from app.inbox.services import DECLINE_REASONS, OUTCOMES
 from app.referrals import services
 from app.referrals.models import ReferralStatus
 from app.workflow import services as workflow
@@ -51,7 +52,8 @@ def detail(referral_id: int):
     db.session.commit()
     return render_template("referrals/detail.html", referral=referral, answers=answers,
                            definitions={a.form_key: get_definition(a.form_key) for a in answers},
-                           history=referral_history(referral), step=step)
+                           history=referral_history(referral), step=step,
+                           decline_reasons=DECLINE_REASONS, target_outcomes=OUTCOMES)
 
 
 @bp.route("/<int:referral_id>/step", methods=["GET", "POST"])

@@ -76,7 +76,7 @@ def start_referral(user, pathway_key: str, parent: Referral | None = None) -> Re
     db.session.add(referral)
     db.session.flush()
     workflow.run_new_instance(instance, user)
-    _refresh_status(referral)
+    refresh_status(referral)
     record_event("referral.started", user=user, referral=referral,
                  detail={"pathway": pathway.key, "version": version.number})
     return referral
@@ -169,7 +169,7 @@ def submit_step(user, referral: Referral, task_uuid: str, revision: int, *,
     except (workflow.TaskNotReady, workflow.StaleInstance, StaleDataError) as exc:
         raise StepConflict() from exc
     _discard_draft(referral, task.spec_name)
-    _refresh_status(referral)
+    refresh_status(referral)
     record_event("step.completed", user=user, referral=referral, step=task.spec_name,
                  detail={"title": task.title, "form": task.form_key, "fields": sorted(answers)})
     if referral.status == ReferralStatus.completed:
@@ -201,7 +201,7 @@ def go_back(user, referral: Referral, task_uuid: str, revision: int) -> None:
         raise Forbidden() from exc
     except (workflow.TaskNotReady, StaleDataError) as exc:
         raise StepConflict() from exc
-    _refresh_status(referral)
+    refresh_status(referral)
     record_event("step.went_back", user=user, referral=referral, step=previous.name,
                  detail={"from": task.spec_name})
 
@@ -225,7 +225,8 @@ def _discard_draft(referral: Referral, step: str) -> None:
         db.session.delete(draft)
 
 
-def _refresh_status(referral: Referral) -> None:
+def refresh_status(referral: Referral) -> None:
+    """Derive the referral's status from its workflow and its targets."""
     instance = referral.instance
     ready = workflow.ready_tasks(instance)
     if instance.completed:
