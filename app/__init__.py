@@ -50,8 +50,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.formkit import init_app as init_formkit
     from app.inbox.routes import bp as inbox_bp
     from app.referrals.routes import bp as referrals_bp
+    from app.sms import init_app as init_sms
+    from app.sms.routes import bp as sms_dev_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp, inbox_bp, directory_bp):
+    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp, inbox_bp, directory_bp, sms_dev_bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
     init_directory(app)  # the directory's choice lists, before the forms load
@@ -59,6 +61,7 @@ def _register_blueprints(app: Flask) -> None:
 
     init_referral_steps(app)  # choice lists and service tasks, before the forms load
     init_formkit(app)
+    init_sms(app)  # queue the new-referral SMS when a target is created
     from app.audit.services import event_title
 
     app.add_template_global(event_title, "event_title")

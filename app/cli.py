@@ -39,7 +39,9 @@ def seed_demo_command() -> None:
 
 def register(app: Flask) -> None:
     from app.directory.cli import directory_cli
+    from app.sms.cli import worker_command
 
     app.cli.add_command(pathways_cli)
     app.cli.add_command(directory_cli)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(worker_command)

@@ -52,3 +52,15 @@ def test_unsupported_default_locale_is_refused(monkeypatch):
     monkeypatch.setenv("DEFAULT_LOCALE", "fr")
     with pytest.raises(ConfigError, match="DEFAULT_LOCALE"):
         load_config()
+
+
+def test_twilio_backend_needs_its_credentials(monkeypatch):
+    monkeypatch.setenv("SMS_BACKEND", "twilio")
+    for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ConfigError, match="TWILIO_ACCOUNT_SID"):
+        load_config()
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "secret")
+    monkeypatch.setenv("TWILIO_FROM_NUMBER", "+15005550006")
+    assert load_config()["SMS_BACKEND"] == "twilio"

@@ -51,6 +51,8 @@ def _titles() -> dict:
         "target.accepted": _l("The service accepted the referral"),
         "target.declined": _l("The service declined the referral"),
         "target.outcome": _l("The service recorded the outcome"),
+        "sms.failed": _l("An SMS to the service could not be sent"),
+        "sms.unknown": _l("An SMS to the service may not have been sent; to be checked"),
         "auth.login": _l("Logged in"),
         "auth.logout": _l("Logged out"),
     }

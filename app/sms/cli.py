@@ -1,0 +1,58 @@
+"""``flask --app wsgi worker``: send the SMS outbox (``--once``: what is due now, then exit)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+@click.option("--batch", default=50, show_default=True, help="Messages claimed at a time.")
+@with_appcontext
+def worker_command(once: bool, interval: float, batch: int) -> None:
+    """Send queued SMS through the configured gateway (SMS_BACKEND), with retries."""
+    from app.sms.gateways import get_gateway
+    from app.sms.worker import drain_once
+
+    gateway = get_gateway(current_app)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    if once:
+        while True:  # everything due now, batch by batch
+            result = drain_once(gateway, worker_id, batch=batch)
+            click.echo(f"sent {result.sent}, retried {result.retried}, failed {result.failed}, "
+                       f"unknown {result.unknown}")
+            if result.sent + result.retried + result.failed + result.unknown < batch:
+                return
+    stop = threading.Event()
+
+    def _stop(signum, _frame):
+        log.info("sms worker %s: signal %s, stopping after the current batch", worker_id, signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("sms worker %s started", worker_id)
+    while not stop.is_set():
+        try:
+            drain_once(gateway, worker_id, batch=batch)
+        except Exception:  # a database hiccup must not end the worker
+            log.exception("sms worker %s: drain failed", worker_id)
+            db.session.rollback()
+        finally:
+            db.session.remove()
+        stop.wait(interval)
+    log.info("sms worker %s stopped", worker_id)
