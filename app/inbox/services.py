@@ -66,10 +66,12 @@ def get_target(user, target_id: int) -> ReferralTarget:
 
 
 def _answer(user, target: ReferralTarget, status: TargetStatus, channel: str, **values) -> None:
+    """``user`` is None for an answer by SMS (the sender's number is the check, see app.sms.inbound)."""
     result = db.session.execute(
         update(ReferralTarget)
         .where(ReferralTarget.id == target.id, ReferralTarget.status == TargetStatus.pending)
-        .values(status=status, responded_at=utcnow(), responded_by_id=user.id, response_channel=channel,
+        .values(status=status, responded_at=utcnow(), responded_by_id=user.id if user is not None else None,
+                response_channel=channel,
                 updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )

@@ -57,3 +57,36 @@ class OutboxMessage(db.Model):
 
     def __repr__(self) -> str:  # no body, no number
         return f"<OutboxMessage {self.id} {self.status.value}>"
+
+
+class InboundResult(enum.Enum):
+    applied = "applied"  # the answer was recorded on the target
+    already_answered = "already_answered"  # the target had an answer already
+    unknown_code = "unknown_code"  # no target with that code
+    wrong_number = "wrong_number"  # the sender is not the target's service's SMS phone
+    late = "late"  # the target is no longer waiting for an answer (no response, cancelled)
+    not_understood = "not_understood"  # neither ACCEPT nor DECLINE with a code
+    opted_out = "opted_out"  # a STOP-family word (Twilio itself blocks further messages)
+    duplicate = "duplicate"  # the same MessageSid again (not stored: the first row is kept)
+
+
+class InboundMessage(db.Model):
+    """A text message received on the webhook, once per Twilio ``MessageSid``: the unique
+    constraint is the deduplication (a redelivered webhook finds the row and changes nothing)."""
+
+    __tablename__ = "sms_inbound"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    #: E.164 phone numbers, as Twilio sent them.
+    from_number: Mapped[str] = mapped_column(String(32))
+    to_number: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    result: Mapped[InboundResult | None] = mapped_column(
+        Enum(InboundResult, name="sms_inbound_result", native_enum=False, length=20))
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("referral_targets.id", ondelete="SET NULL"),
+                                                  index=True)
+
+    def __repr__(self) -> str:  # no body, no number
+        return f"<InboundMessage {self.id} {self.result.value if self.result else None}>"
