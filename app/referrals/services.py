@@ -98,8 +98,18 @@ def record_view(user, referral: Referral, what: str) -> None:
 
 def current_step(user, referral: Referral) -> CurrentStep | None:
     """The step waiting for this user, pre-filled from a draft or earlier answers."""
-    task = next((t for t in workflow.ready_tasks(referral.instance) if can_do_task(user, t.lane)), None)
-    if task is None:
+    for _attempt in range(2):
+        task = next((t for t in workflow.ready_tasks(referral.instance) if can_do_task(user, t.lane)), None)
+        if task is None:
+            return None
+        try:
+            view = workflow.step_view(referral.instance, task.task_uuid)
+            break
+        except workflow.TaskNotReady:
+            # A colleague's submission committed between reading the task rows and the
+            # state: read both again, together.
+            db.session.expire(referral.instance)
+    else:
         return None
     draft = db.session.scalar(
         select(StepDraft).where(StepDraft.referral_id == referral.id, StepDraft.step == task.spec_name)
@@ -109,7 +119,6 @@ def current_step(user, referral: Referral) -> CurrentStep | None:
     else:
         earlier = _latest_submission(referral, task.spec_name)
         prefill, from_draft = (earlier.answers if earlier else {}), False
-    view = workflow.step_view(referral.instance, task.task_uuid)
     g.pathways_step_data = view.data  # read by choice sources such as the matching services
     provider = hooks.panels.get(view.task.panel or "")
     return CurrentStep(task, prefill, from_draft, view.can_go_back, view.data, view.task.instructions,
