@@ -4,7 +4,6 @@ details after acceptance (audited), outcomes back to the caseworker."""
 from __future__ import annotations
 
 import re
-import threading
 
 from sqlalchemy import func, select
 
@@ -13,6 +12,7 @@ from app.auth.models import Role, User
 from app.extensions import db
 from app.referrals.models import Referral, ReferralTarget, TargetStatus
 from tests import factories
+from tests.concurrency import run_together
 from tests.referrals.helpers import submit
 from tests.referrals.test_protection_referrals import (
     CONSENT_ANY,
@@ -105,27 +105,19 @@ def test_outcome_is_recorded_after_accepting(app, client, login_as):
 def test_concurrent_answers_one_winner(app, client, login_as):
     _rid, (target_id, _) = _sent_referral(app, client, login_as)
     email = _provider_of(app, target_id)
-    racers, barrier, statuses, errors = 6, threading.Barrier(6), [], []
+    racers = 6
 
-    def race(index: int):
+    def race(index: int, go):
         from tests.conftest import Client
 
         racer = Client(app)
-        try:
-            racer.login(email)
-            token = racer.csrf_token()
-            barrier.wait(timeout=20)
-            url = f"/inbox/{target_id}/accept" if index % 2 else f"/inbox/{target_id}/decline"
-            statuses.append(racer.post(url, data={"csrf_token": token, "reason": "other"}).status_code)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        racer.login(email)
+        token = racer.csrf_token()
+        go()
+        url = f"/inbox/{target_id}/accept" if index % 2 else f"/inbox/{target_id}/decline"
+        return racer.post(url, data={"csrf_token": token, "reason": "other"}).status_code
 
-    threads = [threading.Thread(target=race, args=(i,)) for i in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    statuses = run_together(racers, race)
     assert sorted(statuses) == [302] + [409] * (racers - 1)
     with app.app_context():
         answers = db.session.scalar(select(func.count()).select_from(AuditEvent).where(

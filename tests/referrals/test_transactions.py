@@ -3,8 +3,6 @@ submissions of the same step apply once."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
@@ -14,6 +12,7 @@ from app.extensions import db
 from app.referrals.models import FormSubmission, Referral
 from app.workflow import services as workflow
 from app.workflow.models import WorkflowInstance, WorkflowTask
+from tests.concurrency import run_together
 from tests.referrals.helpers import ADULT, publish_demo, start, step_page, submit
 
 
@@ -77,30 +76,17 @@ def test_concurrent_submissions_of_one_step_apply_once(app, client, login_as):
     with client.session_transaction() as sess:
         cookie_session = dict(sess)
     racers = 4
-    barrier = threading.Barrier(racers)
-    statuses: list[int] = []
-    errors: list[BaseException] = []
 
-    def race():
-        http = app.test_client()
-        with http.session_transaction() as sess:
-            sess.update(cookie_session)
+    def race(_index, go):
         from tests.conftest import Client
 
         racer = Client(app)
-        racer.http = http
-        try:
-            barrier.wait(timeout=10)
-            statuses.append(submit(racer, rid, ADULT["demo_consent"], page_html=page).status_code)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        with racer.http.session_transaction() as sess:
+            sess.update(cookie_session)
+        go()
+        return submit(racer, rid, ADULT["demo_consent"], page_html=page).status_code
 
-    threads = [threading.Thread(target=race) for _ in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    statuses = run_together(racers, race)
     assert sorted(statuses) == [302] + [409] * (racers - 1)
     snap = _snapshot(app, rid)
     assert snap["submissions"] == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from urllib.parse import urlencode
 
 import pytest
@@ -19,6 +18,7 @@ from app.referrals.models import ReferralTarget, TargetStatus
 from app.sms.models import InboundMessage, InboundResult, OutboxMessage, OutboxStatus
 from app.sms.routes import EMPTY_TWIML
 from app.sms.services import queue_message
+from tests.concurrency import run_together
 from tests.inbox.test_inbox import _sent_referral
 
 TOKEN = "test-auth-token-0123456789"
@@ -286,26 +286,18 @@ def test_huge_body_is_refused(app, client, signed):
 
 def test_same_message_sid_at_once_one_answer_one_reply(app, client, login_as, signed):
     target_id, code = _target(app, client, login_as)
-    racers, barrier, statuses, errors = 10, threading.Barrier(10), [], []
+    racers = 10
     params = {"MessageSid": "SMrace", "From": PHONE, "Body": f"ACCEPT {code}"}
     body = urlencode(params)
     signature = _sign(app, "/sms/inbound", params)
 
-    def race():
+    def race(_index, go):
         http = app.test_client()
-        try:
-            barrier.wait(timeout=20)
-            statuses.append(http.post("/sms/inbound", data=body, headers={"X-Twilio-Signature": signature},
-                                      content_type="application/x-www-form-urlencoded").status_code)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        go()
+        return http.post("/sms/inbound", data=body, headers={"X-Twilio-Signature": signature},
+                         content_type="application/x-www-form-urlencoded").status_code
 
-    threads = [threading.Thread(target=race) for _ in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    statuses = run_together(racers, race)
     assert statuses == [200] * racers
     assert _state(app, target_id)[0] == TargetStatus.accepted
     assert len(_replies(app)) == 1 and len(_inbound(app)) == 1
@@ -316,25 +308,17 @@ def test_same_message_sid_at_once_one_answer_one_reply(app, client, login_as, si
 
 def test_different_messages_at_once_one_answer(app, client, login_as, signed):
     target_id, code = _target(app, client, login_as)
-    racers, barrier, errors = 8, threading.Barrier(8), []
+    racers = 8
 
-    def race(i):
+    def race(i, go):
         params = {"MessageSid": f"SMrace{i}", "From": PHONE,
                   "Body": f"ACCEPT {code}" if i % 2 else f"DECLINE {code} FULL"}
         http = app.test_client()
-        try:
-            barrier.wait(timeout=20)
-            assert http.post("/sms/inbound", data=params,
-                             headers={"X-Twilio-Signature": _sign(app, "/sms/inbound", params)}).status_code == 200
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        go()
+        assert http.post("/sms/inbound", data=params,
+                         headers={"X-Twilio-Signature": _sign(app, "/sms/inbound", params)}).status_code == 200
 
-    threads = [threading.Thread(target=race, args=(i,)) for i in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    run_together(racers, race)
     results = sorted(r.result.value for r in _inbound(app))
     assert results == ["already_answered"] * (racers - 1) + ["applied"]
     assert len(_replies(app)) == racers

@@ -17,6 +17,7 @@ from app.sms.gateways import ConsoleGateway, PermanentError, SendResult, Transie
 from app.sms.models import OutboxMessage, OutboxStatus
 from app.sms.services import queue_message
 from app.sms.worker import drain_once
+from tests.concurrency import run_together
 
 
 class CountingGateway:
@@ -178,23 +179,15 @@ def test_two_workers_send_each_message_exactly_once(app):
     with app.app_context():
         ids = _queue(200)
     gateway = CountingGateway(delay=0.001)
-    errors = []
 
-    def work(name):
-        try:
-            with app.app_context():
-                while sum(vars(drain_once(gateway, name, batch=10)).values()):
-                    pass
-                db.session.remove()
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+    def work(index, go):
+        go()
+        with app.app_context():
+            while sum(vars(drain_once(gateway, f"w{index}", batch=10)).values()):
+                pass
+            db.session.remove()
 
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == []
+    run_together(2, work, timeout=120)
     assert sorted(gateway.calls) == sorted(ids)  # each once
     with app.app_context():
         assert {r.status for r in db.session.scalars(select(OutboxMessage))} == {OutboxStatus.sent}
