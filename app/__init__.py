@@ -49,13 +49,14 @@ def _register_blueprints(app: Flask) -> None:
     from app.directory.routes import bp as directory_bp
     from app.formkit import init_app as init_formkit
     from app.inbox.routes import bp as inbox_bp
+    from app.notifications.routes import bp as notifications_bp
     from app.referrals.routes import bp as referrals_bp
     from app.sms import init_app as init_sms
     from app.sms.routes import bp as sms_dev_bp
     from app.sms.routes import webhooks as sms_webhooks_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp, inbox_bp, directory_bp, sms_dev_bp,
-                      sms_webhooks_bp):
+    for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp, inbox_bp, directory_bp, notifications_bp,
+                      sms_dev_bp, sms_webhooks_bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
     init_directory(app)  # the directory's choice lists, before the forms load
@@ -67,6 +68,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit.services import event_title
 
     app.add_template_global(event_title, "event_title")
+    from app.notifications.services import unread_count
+
+    app.add_template_global(unread_count, "unread_notifications")
 
 
 def _register_cli(app: Flask) -> None:

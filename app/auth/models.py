@@ -66,6 +66,10 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: E.164 mobile number for notifications by SMS (only used when ``notify_by_sms``).
+    phone: Mapped[str | None] = mapped_column(String(16))
+    #: Also tell this user by SMS (no personal data) what the in-app notifications say.
+    notify_by_sms: Mapped[bool] = mapped_column(Boolean, default=False)
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
 

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+_clock_offset = timedelta(0)
+
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware in UTC — the one clock of the app and of the workflow
+    engine's timers (app.workflow.runtime reads it), so a test can move both at once."""
+    return datetime.now(UTC) + _clock_offset
+
+
+@contextmanager
+def clock_moved(by: timedelta) -> Iterator[None]:
+    """Tests: run the block as if ``by`` had passed (in this process only)."""
+    global _clock_offset
+    before = _clock_offset
+    _clock_offset = before + by
+    try:
+        yield
+    finally:
+        _clock_offset = before
 
 
 class UTCDateTime(TypeDecorator):

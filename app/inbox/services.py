@@ -16,6 +16,7 @@ from app.auth.permissions import can_view_target
 from app.core.db import utcnow
 from app.extensions import db
 from app.referrals.consent import consent_for
+from app.referrals.follow_up import on_answered, on_outcome
 from app.referrals.models import FormSubmission, ReferralTarget, TargetStatus
 
 DECLINE_REASONS = {
@@ -78,6 +79,7 @@ def _answer(user, target: ReferralTarget, status: TargetStatus, channel: str, **
     if result.rowcount != 1:
         raise AlreadyAnswered(target.code)
     db.session.refresh(target)
+    on_answered(target)
     _refresh_referral(target)
 
 
@@ -104,6 +106,7 @@ def record_outcome(user, target: ReferralTarget, outcome: str, note: str = "") -
     target.updated_at = utcnow()
     record_event("target.outcome", user=user, referral=target.referral,
                  detail={"target": target.code, "outcome": outcome})
+    on_outcome(target)
     db.session.flush()
 
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import Organisation, User
@@ -18,6 +18,7 @@ from app.workflow.models import PathwayVersion, WorkflowInstance
 class ReferralStatus(enum.Enum):
     in_progress = "in_progress"
     waiting = "waiting"
+    follow_up = "follow_up"
     completed = "completed"
     cancelled = "cancelled"
 
@@ -29,6 +30,7 @@ class ReferralStatus(enum.Enum):
 STATUS_TITLES = {
     ReferralStatus.in_progress: _l("In progress"),
     ReferralStatus.waiting: _l("Waiting for others"),
+    ReferralStatus.follow_up: _l("Needs your follow-up"),
     ReferralStatus.completed: _l("Completed"),
     ReferralStatus.cancelled: _l("Cancelled"),
 }
@@ -161,6 +163,21 @@ class ReferralTarget(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(40))
     outcome_note: Mapped[str | None] = mapped_column(Text)
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the provider was (last) asked: the deadline's start, for the half-time reminder.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: How many times it was sent (a re-send after no answer counts again).
+    sends: Mapped[int] = mapped_column(Integer, default=1)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the coordinator was alerted and the caseworker told (decline, no answer).
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When an SMS to the service could not be delivered (failed, opted out).
+    delivery_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The caseworker's decision after a decline or no answer: replaced | resent | closed.
+    follow_up: Mapped[str | None] = mapped_column(String(20))
+    followed_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    followed_up_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: The target this one replaced (the caseworker chose the next matching service).
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("referral_targets.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

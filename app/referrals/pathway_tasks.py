@@ -47,7 +47,7 @@ def send_referral(call: ServiceCall) -> dict:
     referral = referral_for_instance(call.instance_id)
     consent = consent_for(referral)
     hours = call.data.get("response_hours")
-    respond_by = utcnow() + timedelta(hours=int(hours)) if isinstance(hours, int) else None
+    answer_within = timedelta(hours=int(hours)) if isinstance(hours, int) else None
     existing = {t.service_id for t in referral.targets}
     sent = blocked = 0
     for raw in call.data.get("chosen_services") or []:
@@ -55,21 +55,32 @@ def send_referral(call: ServiceCall) -> dict:
         if service is None or service.id in existing:
             continue
         covered = consent is not None and consent.covers(service.organisation_id)
-        target = ReferralTarget(referral=referral, service_id=service.id, organisation_id=service.organisation_id,
-                                code=_new_code(), urgency=call.data.get("urgency"), respond_by=respond_by,
-                                status=TargetStatus.pending if covered else TargetStatus.blocked)
-        db.session.add(target)
-        db.session.flush()
+        create_target(referral, service, urgency=call.data.get("urgency"), answer_within=answer_within,
+                      user=_user(call), covered=covered)
         existing.add(service.id)
-        record_event("target.created" if covered else "target.blocked", user=_user(call), referral=referral,
-                     detail={"target": target.code, "service": service.id,
-                             "organisation": service.organisation_id})
-        if covered:
-            sent += 1
-            target_created.send(target)
-        else:
-            blocked += 1
+        sent, blocked = (sent + 1, blocked) if covered else (sent, blocked + 1)
     return {"sent": sent, "blocked": blocked}
+
+
+def create_target(referral: Referral, service, *, urgency: str | None, answer_within: timedelta | None,
+                  user: User | None, covered: bool = True, replaces: ReferralTarget | None = None) -> ReferralTarget:
+    """One receiving service of the referral (flushed): pending, with its answer deadline, and
+    announced (``target_created``: SMS, web focal points) — or ``blocked`` when the consent does
+    not cover the service's organisation, and then nobody is told anything."""
+    now = utcnow()
+    target = ReferralTarget(referral=referral, service_id=service.id, organisation_id=service.organisation_id,
+                            code=_new_code(), urgency=urgency,
+                            respond_by=now + answer_within if answer_within and covered else None,
+                            sent_at=now if covered else None, replaces_id=replaces.id if replaces else None,
+                            status=TargetStatus.pending if covered else TargetStatus.blocked)
+    db.session.add(target)
+    db.session.flush()
+    record_event("target.created" if covered else "target.blocked", user=user, referral=referral,
+                 detail={"target": target.code, "service": service.id, "organisation": service.organisation_id,
+                         **({"replaces": replaces.code} if replaces else {})})
+    if covered:
+        target_created.send(target)
+    return target
 
 
 def start_linked_referral(call: ServiceCall) -> str:
@@ -102,6 +113,11 @@ def _user(call: ServiceCall) -> User | None:
 
 
 def register() -> None:
+    from app.referrals import follow_up
+
     service_tasks.register("send_referral", send_referral)
+    service_tasks.register("watch_targets", follow_up.watch_targets)
+    service_tasks.register("send_reminders", follow_up.send_reminders)
+    service_tasks.register("expire_overdue", follow_up.expire_overdue)
     service_tasks.register("start_linked_referral", start_linked_referral)
     service_tasks.register("record_gaps", record_gaps)

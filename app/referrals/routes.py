@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -13,7 +13,8 @@ from app.core.errors import render_error
 from app.extensions import db
 from app.formkit import build_form, get_definition
 from app.inbox.services import DECLINE_REASONS, OUTCOMES
-from app.referrals import services
+from app.referrals import follow_up, services
+from app.referrals.forms import follow_up_form
 from app.referrals.models import ReferralStatus
 from app.workflow import services as workflow
 
@@ -45,15 +46,53 @@ def new():
 @caseworker_only
 def detail(referral_id: int):
     referral = services.get_referral(current_user, referral_id)
+    return _render_detail(referral)
+
+
+def _render_detail(referral, forms: dict | None = None, status: int = 200):
     answers = services.submissions(referral)
     step = services.current_step(current_user, referral)
     g.pop("pathways_step_data", None)  # answers below are shown as given, not against the current step
+    forms = forms or {}
+    for target in referral.targets:
+        if follow_up.needs_follow_up(target) and target.id not in forms:
+            forms[target.id] = follow_up_form(referral, target)
     services.record_view(current_user, referral, "detail")
     db.session.commit()
     return render_template("referrals/detail.html", referral=referral, answers=answers,
                            definitions={a.form_key: get_definition(a.form_key) for a in answers},
-                           history=referral_history(referral), step=step,
-                           decline_reasons=DECLINE_REASONS, target_outcomes=OUTCOMES)
+                           history=referral_history(referral), step=step, follow_up_forms=forms,
+                           decline_reasons=DECLINE_REASONS, target_outcomes=OUTCOMES), status
+
+
+@bp.route("/<int:referral_id>/targets/<int:target_id>/follow-up", methods=["POST"])
+@caseworker_only
+def target_follow_up(referral_id: int, target_id: int):
+    referral = services.get_referral(current_user, referral_id, for_edit=True)
+    target = next((t for t in referral.targets if t.id == target_id), None)
+    if target is None:
+        abort(404)
+    if not follow_up.needs_follow_up(target):
+        return render_error(409, _("This service's answer was already followed up. Nothing changed."))
+    form = follow_up_form(referral, target, formdata=request.form)
+    if not form.validate_on_submit():
+        return _render_detail(referral, {target.id: form}, 422)
+    action, _sep, service_id = form.choice.data.partition(":")
+    try:
+        new = follow_up.follow_up_target(current_user, referral, target, action,
+                                         int(service_id) if service_id.isdigit() else None)
+    except follow_up.FollowUpConflict:
+        db.session.rollback()
+        return render_error(409, _("That choice is no longer possible (the service or the referral changed). "
+                                   "Nothing was sent; please look again."))
+    db.session.commit()
+    if new is not None:
+        flash(_("Sent to %(service)s (code %(code)s).", service=new.service.name, code=new.code), "info")
+    elif action == "resend":
+        flash(_("Sent again to %(service)s with a new deadline.", service=target.service.name), "info")
+    else:
+        flash(_("Closed: no other service will be asked for this need."), "info")
+    return redirect(url_for(".detail", referral_id=referral.id))
 
 
 @bp.route("/<int:referral_id>/step", methods=["GET", "POST"])

@@ -19,6 +19,7 @@ from app.auth.permissions import can_do_task, can_edit_referral, can_start_refer
 from app.core.db import utcnow
 from app.extensions import db
 from app.referrals import hooks
+from app.referrals.follow_up import needs_follow_up
 from app.referrals.models import FormSubmission, Referral, ReferralStatus, StepDraft, TargetStatus
 from app.workflow import services as workflow
 from app.workflow.models import WorkflowInstance, WorkflowTask
@@ -221,6 +222,9 @@ def cancel_referral(user, referral: Referral) -> None:
             ReferralStatus.completed, ReferralStatus.cancelled):
         raise Forbidden()
     workflow.cancel_instance(workflow.lock_instance(referral.instance_id))
+    for target in referral.targets:
+        if target.status == TargetStatus.pending:
+            target.status, target.updated_at = TargetStatus.cancelled, utcnow()
     referral.status, referral.closed_at, referral.current_step = ReferralStatus.cancelled, utcnow(), None
     referral.updated_at = utcnow()
     record_event("referral.cancelled", user=user, referral=referral)
@@ -245,7 +249,8 @@ def refresh_status(referral: Referral) -> None:
         referral.closed_at = None if pending else utcnow()
     else:
         mine = [t for t in ready if (t.lane or "caseworker") == "caseworker"]
-        referral.status = ReferralStatus.in_progress if mine else ReferralStatus.waiting
+        referral.status = ReferralStatus.in_progress if mine else (
+            ReferralStatus.follow_up if any(needs_follow_up(t) for t in referral.targets) else ReferralStatus.waiting)
         referral.current_step = (mine or ready)[0].title if ready else None
     referral.updated_at = utcnow()
     db.session.flush()

@@ -63,8 +63,9 @@ def init_app(app: Flask) -> None:
 
     Runs before the forms are loaded, so definitions may name these lists.
     """
-    from app.referrals import consent, pathway_tasks  # noqa: F401 - registers hooks
+    from app.referrals import consent, follow_up, pathway_tasks  # noqa: F401 - registers hooks
 
     register_choice_source("matching_services", matching_service_choices)
     register_choice_source("organisations", receiving_organisation_choices)
     pathway_tasks.register()
+    follow_up.connect_signals()

@@ -1,4 +1,5 @@
-"""``flask --app wsgi worker``: send the SMS outbox (``--once``: what is due now, then exit)."""
+"""``flask --app wsgi worker``: run the pathways' due timers and send the SMS outbox
+(``--once``: what is due now, then exit)."""
 
 from __future__ import annotations
 
@@ -19,18 +20,22 @@ log = logging.getLogger(__name__)
 
 
 @click.command("worker")
-@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--once", is_flag=True, help="Run and send what is due now, then exit.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 @click.option("--batch", default=50, show_default=True, help="Messages claimed at a time.")
 @with_appcontext
 def worker_command(once: bool, interval: float, batch: int) -> None:
-    """Send queued SMS through the configured gateway (SMS_BACKEND), with retries."""
+    """Fire the pathways' due timers, then send queued SMS through the configured gateway
+    (SMS_BACKEND), with retries."""
     from app.sms.gateways import get_gateway
     from app.sms.worker import drain_once
+    from app.workflow.services import fire_due_timers
 
     gateway = get_gateway(current_app)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     if once:
+        while fire_due_timers(limit=batch) >= batch:  # timers first: they may queue messages
+            pass
         while True:  # everything due now, batch by batch
             result = drain_once(gateway, worker_id, batch=batch)
             click.echo(f"sent {result.sent}, retried {result.retried}, failed {result.failed}, "
@@ -48,6 +53,7 @@ def worker_command(once: bool, interval: float, batch: int) -> None:
     log.info("sms worker %s started", worker_id)
     while not stop.is_set():
         try:
+            fire_due_timers(limit=batch)
             drain_once(gateway, worker_id, batch=batch)
         except Exception:  # a database hiccup must not end the worker
             log.exception("sms worker %s: drain failed", worker_id)

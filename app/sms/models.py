@@ -19,6 +19,7 @@ class OutboxStatus(enum.Enum):
     delivered = "delivered"  # the provider reported delivery (status callbacks)
     failed = "failed"  # permanently: never retried
     unknown = "unknown"  # maybe sent: left for reconciliation, never resent blindly
+    suppressed = "suppressed"  # never attempted: the recipient opted out (STOP)
 
 
 class OutboxMessage(db.Model):
@@ -34,6 +35,9 @@ class OutboxMessage(db.Model):
     recipient: Mapped[str] = mapped_column(String(16), index=True)
     locale: Mapped[str] = mapped_column(String(8))
     body: Mapped[str] = mapped_column(Text)
+    #: What it is: referral (a new referral), reminder, reply (to an inbound SMS), notification
+    #: (to a user). Undeliverable referrals and reminders fall back to the web (app.referrals.follow_up).
+    kind: Mapped[str] = mapped_column(String(20), default="message")
     status: Mapped[OutboxStatus] = mapped_column(
         Enum(OutboxStatus, name="sms_outbox_status", native_enum=False, length=20), default=OutboxStatus.queued)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -90,3 +94,15 @@ class InboundMessage(db.Model):
 
     def __repr__(self) -> str:  # no body, no number
         return f"<InboundMessage {self.id} {self.result.value if self.result else None}>"
+
+
+class OptOut(db.Model):
+    """A phone number that replied STOP (or that Twilio reports as unsubscribed): nothing is sent
+    to it until it replies START."""
+
+    __tablename__ = "sms_opt_outs"
+
+    phone: Mapped[str] = mapped_column(String(16), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: stop (an SMS reply) | carrier (Twilio error 21610)
+    source: Mapped[str] = mapped_column(String(20), default="stop")

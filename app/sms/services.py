@@ -53,7 +53,8 @@ def segments(body: str) -> int:
     return 1 if units <= single else math.ceil(units / part)
 
 
-def queue_message(key: str, recipient: str, locale: str, body: str, target=None) -> OutboxMessage | None:
+def queue_message(key: str, recipient: str, locale: str, body: str, target=None,
+                  kind: str = "message") -> OutboxMessage | None:
     """Add a message to the outbox in the current transaction (flushed, never committed).
 
     Idempotent on ``key``: when a message with that key exists (even one being added by a
@@ -64,7 +65,7 @@ def queue_message(key: str, recipient: str, locale: str, body: str, target=None)
     if not recipient:
         return None
     now = utcnow()
-    values = {"idempotency_key": key, "recipient": recipient, "locale": locale, "body": body,
+    values = {"idempotency_key": key, "recipient": recipient, "locale": locale, "body": body, "kind": kind,
               "status": OutboxStatus.queued, "attempts": 0, "next_attempt_at": now, "fence": 0,
               "target_id": getattr(target, "id", None), "created_at": now, "updated_at": now}
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -79,8 +80,7 @@ def render_new_referral_sms(target) -> tuple[str, str]:
     """``(locale, body)`` of the message telling a service about a new referral target, in the
     service's SMS language. The service type is shortened (then left out) if needed to fit."""
     service = target.service
-    locale = service.sms_locale if service.sms_locale in current_app.config["SUPPORTED_LOCALES"] \
-        else current_app.config["BABEL_DEFAULT_LOCALE"]
+    locale = _service_locale(service)
     with force_locale(locale):
         from app.directory.taxonomy import SERVICE_TYPES, title
 
@@ -128,9 +128,41 @@ def _gsm_fold(text: str) -> str:
 
 
 def queue_new_referral(target, **_kwargs) -> OutboxMessage | None:
-    """Receiver of ``target_created``: queue the new-referral SMS if the service has a phone."""
+    """Receiver of ``target_created``: queue the new-referral SMS if the service has a phone
+    (once per sending: a re-send after no answer is a new message)."""
     phone = target.service.sms_phone if target.service is not None else None
     if not phone:
         return None
     locale, body = render_new_referral_sms(target)
-    return queue_message(f"target:{target.id}:new", phone, locale, body, target=target)
+    key = f"target:{target.id}:new" + (f":{target.sends}" if (target.sends or 1) > 1 else "")
+    return queue_message(key, phone, locale, body, target=target, kind="referral")
+
+
+def render_reminder_sms(target) -> tuple[str, str]:
+    """``(locale, body)`` of the half-time reminder, in the service's SMS language."""
+    locale = _service_locale(target.service)
+    with force_locale(locale):
+        deadline = _plain(format_datetime(target.respond_by, "short")) if target.respond_by else "-"
+        link = f"{current_app.config['PUBLIC_BASE_URL']}/inbox/{target.id}"
+        # TRANSLATORS: keep ACCEPT and DECLINE in Latin capitals: the replies are parsed.
+        text = _("Reminder: referral %(code)s waits for your answer by %(deadline)s UTC. "
+                 "Reply ACCEPT %(code)s or DECLINE %(code)s. %(link)s",
+                 code=target.code, deadline=deadline, link=link)
+    return locale, _gsm_fold(_plain(text))
+
+
+def queue_reminder(target) -> OutboxMessage | None:
+    """Queue the half-time reminder SMS, if the service has a phone (once per sending)."""
+    phone = target.service.sms_phone if target.service is not None else None
+    if not phone:
+        return None
+    locale, body = render_reminder_sms(target)
+    return queue_message(f"target:{target.id}:reminder:{target.sends or 1}", phone, locale, body,
+                         target=target, kind="reminder")
+
+
+def _service_locale(service) -> str:
+    supported = current_app.config["SUPPORTED_LOCALES"]
+    if service is not None and service.sms_locale in supported:
+        return service.sms_locale
+    return current_app.config["BABEL_DEFAULT_LOCALE"]

@@ -67,6 +67,9 @@ class WorkflowInstance(db.Model):
     completed: Mapped[bool] = mapped_column(default=False)
     #: When the earliest waiting timer is due; the worker loads only due instances.
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A message for the workflow (e.g. ``targets_changed``) that the worker delivers on its next
+    #: tick; setting it also sets ``next_timer_at`` to now (see ``services.poke_instance``).
+    pending_message: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

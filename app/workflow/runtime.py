@@ -13,14 +13,32 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from app.core.db import utcnow
 from app.workflow.lint import properties
 from app.workflow.safe_eval import make_script_engine
 from app.workflow.specs import SERIALIZER, deserialize_specs
 
 _SPEC_KEYS = ("spec", "subprocess_specs")
+
+
+class _AppClock(datetime):
+    """SpiffWorkflow's timers read ``datetime.now``: make it the app's clock (``utcnow``), so the
+    engine and the app agree on the time, and a test that moves one moves both."""
+
+    @classmethod
+    def now(cls, tz=None):
+        now = utcnow()
+        return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
+
+
+_timer_module.datetime = _AppClock
 
 
 class TaskNotReady(Exception):
@@ -187,6 +205,30 @@ def next_timer_due(workflow: BpmnWorkflow) -> datetime | None:
             continue
         due.append(when if when.tzinfo else when.replace(tzinfo=UTC))
     return min(due) if due else None
+
+
+def deliver_message(workflow: BpmnWorkflow, name: str, payload: dict | None = None) -> bool:
+    """Give the workflow the message ``name`` (e.g. ``targets_changed``) and run it on.
+
+    Returns False, changing nothing, when no task waits for that message (the process moved
+    on, or it runs on a version that does not wait for it).
+    """
+    try:
+        workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload or {}))
+    except WorkflowException:
+        return False
+    advance(workflow)
+    return True
+
+
+def current_data(workflow: BpmnWorkflow) -> dict:
+    """What the workflow knows now: the data of its waiting and ready tasks (sub-processes
+    included), the deepest last — e.g. the answers that chose the services."""
+    data: dict = {}
+    tasks = workflow.get_tasks(state=TaskState.WAITING | TaskState.READY)
+    for task in sorted(tasks, key=lambda t: t.depth):
+        data.update(task.data)
+    return data
 
 
 def cancel(workflow: BpmnWorkflow) -> None:

@@ -6,12 +6,16 @@ workflow state, task rows, form data and audit events land together or not at al
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.db import utcnow
 from app.extensions import db
@@ -24,6 +28,11 @@ from app.workflow.specs import (
     parse_pathway,
     serialize_specs,
 )
+
+log = logging.getLogger(__name__)
+
+#: When an instance's tick fails (a bug, a broken service task), try it again this much later.
+TICK_RETRY = timedelta(minutes=10)
 
 signals = Namespace()
 #: Sent after an instance changed and before the caller commits: (instance, completed_task).
@@ -218,6 +227,81 @@ def cancel_instance(instance: WorkflowInstance) -> None:
     _store(instance, workflow)
 
 
+def instance_data(instance: WorkflowInstance) -> dict:
+    """What the running workflow knows now (e.g. the answers the services were matched on)."""
+    return runtime.current_data(runtime.load_workflow(instance.version.spec_json, instance.state))
+
+
+def poke_instance(instance_id: int, message: str) -> None:
+    """Ask the worker to give the instance ``message`` on its next tick (in the caller's
+    transaction). A plain UPDATE: the caller needs no lock on the instance, and a tick running
+    now either finishes first (PostgreSQL row lock) or fails and is retried (SQLite), so the
+    message is not lost."""
+    db.session.execute(
+        update(WorkflowInstance)
+        .where(WorkflowInstance.id == instance_id, WorkflowInstance.completed.is_(False))
+        .values(pending_message=message, next_timer_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def due_instances(now: datetime, limit: int) -> list[int]:
+    """Ids of running instances with a timer (or a poke) due — an index range scan on
+    ``next_timer_at``: the cost does not grow with the number of waiting instances."""
+    return list(db.session.scalars(
+        select(WorkflowInstance.id)
+        .where(WorkflowInstance.next_timer_at <= now, WorkflowInstance.completed.is_(False))
+        .order_by(WorkflowInstance.next_timer_at, WorkflowInstance.id).limit(limit)
+    ))
+
+
+def fire_due_timers(now: datetime | None = None, limit: int = 50) -> int:
+    """The worker's timer tick: run each due instance, one transaction (and commit) each.
+
+    A pending message is delivered first, then due timers fire and the workflow runs to its next
+    wait; service tasks' writes (targets expired, reminders queued) commit with the new state.
+    An instance another worker holds is skipped; one that fails is rolled back, logged and tried
+    again after :data:`TICK_RETRY`. Returns how many instances were run.
+    """
+    now = now or utcnow()
+    ran = 0
+    ids = due_instances(now, limit)
+    db.session.rollback()
+    for instance_id in ids:
+        try:
+            if _tick(instance_id, now):
+                ran += 1
+            db.session.commit()
+        except (OperationalError, StaleDataError):
+            db.session.rollback()  # a concurrent writer (SQLite's lock, a poke): the next tick retries
+            log.info("workflow instance %s: changed while ticking; retrying next tick", instance_id)
+        except Exception:  # noqa: BLE001 - one broken instance must not stop the others
+            db.session.rollback()
+            log.exception("workflow instance %s: tick failed; retrying later", instance_id)
+            db.session.execute(update(WorkflowInstance).where(WorkflowInstance.id == instance_id)
+                               .values(next_timer_at=now + TICK_RETRY))
+            db.session.commit()
+    return ran
+
+
+def _tick(instance_id: int, now: datetime) -> bool:
+    query = select(WorkflowInstance).where(WorkflowInstance.id == instance_id)
+    if db.engine.dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    instance = db.session.scalar(query.execution_options(populate_existing=True))
+    if instance is None or instance.completed or instance.next_timer_at is None or instance.next_timer_at > now:
+        return False  # another worker has it, or got there first
+    workflow = runtime.load_workflow(instance.version.spec_json, instance.state)
+    message, instance.pending_message = instance.pending_message, None
+    with service_tasks.running(instance.id, None):
+        if message:
+            runtime.deliver_message(workflow, message)
+        runtime.advance(workflow)
+    _store(instance, workflow)
+    instance_advanced.send(instance, completed=None)
+    return True
+
+
 def _task_row(instance: WorkflowInstance, uuid: str) -> WorkflowTask | None:
     for row in instance.tasks:
         if row.task_uuid == uuid and row.state == "ready":
@@ -249,5 +333,6 @@ __all__ = [
     "PathwayInvalid", "StaleInstance", "TaskNotReady", "CannotGoBack", "StepOutcome",
     "publish_pathway", "publish_directory", "published_pathways", "current_version",
     "start_instance", "run_new_instance", "lock_instance", "ready_tasks", "complete_task", "go_back",
-    "step_view", "StepView", "instance_advanced", "cancel_instance",
+    "step_view", "StepView", "instance_advanced", "cancel_instance", "instance_data", "poke_instance",
+    "fire_due_timers", "due_instances",
 ]

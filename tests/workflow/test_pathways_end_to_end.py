@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 from app.extensions import db
 from app.formkit import build_form, get_definition
 from app.formkit.choices import field_choices
+from app.inbox.services import accept_target
 from app.referrals import services as referrals
 from app.workflow import services as workflow
 from app.workflow.specs import discover_pathways
@@ -93,8 +94,18 @@ def _run(pathway_key: str, scenario: dict) -> None:
     db.session.commit()
 
     assert steps == scenario["steps"]
-    assert referral.instance.completed
     assert referral.status.value == scenario.get("status", "completed")
+    if referral.status.value == "waiting":
+        # The pathway follows the answers: it ends once every service has answered.
+        assert not referral.instance.completed
+        for target in referral.targets:
+            if target.status.value == "pending":
+                accept_target(None, target, channel="sms")
+        db.session.commit()
+        assert workflow.fire_due_timers() == 1
+        db.session.refresh(referral)
+        assert referral.status.value == "completed"
+    assert referral.instance.completed
     data = json.loads(referral.instance.state)["data"]
     for key, expected in scenario.get("expect", {}).items():
         assert data.get(key) == expected, (key, data.get(key))

@@ -25,7 +25,8 @@ from app.workflow.specs import ParsedPathway, discover_pathways, parse_pathway
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
 PATHWAYS = ("cp_referral", "gbv_referral", "ct_referral")
-OPERATIONS = {"record_gaps", "send_referral", "start_linked_referral"}
+OPERATIONS = {"record_gaps", "send_referral", "start_linked_referral", "watch_targets", "send_reminders",
+              "expire_overdue"}
 SHARED = ("consent", "safety_assessment", "service_selection", "send_to_services")
 
 
@@ -59,12 +60,15 @@ class StubServices(SafeScriptEngine):
             result = {"sent": len(task.data["chosen_services"]), "blocked": 0}
         elif operation_name == "start_linked_referral":
             result = f"R-LINK-{params['pathway']}"
+        elif operation_name == "watch_targets":  # nothing to wait for: the answers are followed in tests/referrals
+            result = {"open": 0, "pending": 0, "follow_up": 0, "reminder_in": "P3650D", "deadline_in": "P3650D"}
         else:
             raise AssertionError(f"unexpected operator {operation_name}")
         return json.dumps(result)
 
     def operations(self) -> list[str]:
-        return [name for name, _params, _data in self.calls]
+        """The operations called, without the answer-following loop's ``watch_targets``."""
+        return [name for name, _params, _data in self.calls if name != "watch_targets"]
 
 
 def start(process_id: str, engine: StubServices | None = None) -> BpmnWorkflow:
@@ -141,7 +145,8 @@ def after_intake(process_id: str, *offers: str) -> list[str]:
 def test_pathway_parses_and_lints_clean(process_id):
     pathway = parsed(process_id)  # raises PathwayInvalid with every problem otherwise
     assert pathway.process_id == process_id
-    assert sorted(pathway.subprocess_specs) == sorted(SHARED)
+    # The called processes, and send_to_services' embedded "follow the answers" loop.
+    assert sorted(pathway.subprocess_specs) == sorted([*SHARED, "follow_answers"])
     assert {t.lane for t in pathway.user_tasks} == {"caseworker"}
     tasks = {t.name: t for t in pathway.user_tasks}
     assert tasks["select_services"].form_key == "select_services"
