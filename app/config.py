@@ -62,6 +62,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMS_BACKEND": env.get("SMS_BACKEND", "console"),
         "SMS_MAX_ATTEMPTS": int(env.get("SMS_MAX_ATTEMPTS", "8")),
         "SMS_LEASE_SECONDS": int(env.get("SMS_LEASE_SECONDS", "300")),
+        "SMS_RECONCILE_AFTER_SECONDS": int(env.get("SMS_RECONCILE_AFTER_SECONDS", "60")),
         "SMS_TIMEOUT_SECONDS": float(env.get("SMS_TIMEOUT_SECONDS", "10")),
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID"),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN"),

@@ -36,11 +36,12 @@ def worker_command(once: bool, interval: float, batch: int) -> None:
     if once:
         while fire_due_timers(limit=batch) >= batch:  # timers first: they may queue messages
             pass
-        while True:  # everything due now, batch by batch
+        while True:  # everything due now, batch by batch, until a batch is not full
             result = drain_once(gateway, worker_id, batch=batch)
             click.echo(f"sent {result.sent}, retried {result.retried}, failed {result.failed}, "
-                       f"unknown {result.unknown}")
-            if result.sent + result.retried + result.failed + result.unknown < batch:
+                       f"unknown {result.unknown}, suppressed {result.suppressed}, "
+                       f"reconciled {result.reconciled}, requeued {result.requeued}")
+            if result.claimed < batch:
                 return
     stop = threading.Event()
 

@@ -10,6 +10,16 @@ development page's "reply as this phone":
 3. Answer through ``app.inbox.services`` (the same conditional update as the web: one answer
    wins) and queue a reply through the outbox, all in one transaction.
 
+Opt-outs: a STOP-family reply records an ``OptOut`` for the sender (insert-or-ignore) and the
+worker suppresses every message to that number from then on; a START-family reply deletes it
+(result ``applied``, no target). Neither gets a reply: Twilio answers those words itself.
+Twilio's error 21610 (unsubscribed recipient) records an opt-out too (``opt_out_statement``,
+used by the worker).
+
+Delivery status callbacks (``apply_status_callback``) move an outbox message forward only; a
+referral or reminder that ends ``failed`` is announced as ``message_undeliverable``
+(``app.sms.signals``) after the status is committed.
+
 Replies carry no personal data. Logs name the inbound row, the result and the target code only,
 never a phone number or a message text.
 """
@@ -24,13 +34,13 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.db import utcnow
 from app.extensions import db
-from app.sms.models import InboundMessage, InboundResult
+from app.sms.models import InboundMessage, InboundResult, OptOut
 from app.sms.replies import Reply, parse_reply
 from app.sms.services import _gsm_fold, _plain, queue_message
 
@@ -94,7 +104,7 @@ def handle_inbound(params: Mapping) -> InboundOutcome:
     reply = None
     if reply_body and phone:
         reply = queue_message(f"inbound:{sid}:reply", phone, reply_locale, reply_body,
-                              target=target if result != InboundResult.wrong_number else None)
+                              target=target if result != InboundResult.wrong_number else None, kind="reply")
     db.session.execute(update(InboundMessage).where(InboundMessage.id == inserted)
                        .values(result=result, target_id=target.id if target is not None else None))
     db.session.commit()
@@ -112,7 +122,13 @@ def _decide(reply: Reply, phone: str | None):
         select(Service).where(Service.sms_phone == phone).order_by(Service.id).limit(1)) if phone else None
     locale = _locale(sender_service)
     if reply.stop:
+        if phone:
+            db.session.execute(opt_out_statement(phone, "stop", db.session.get_bind().dialect.name))
         return InboundResult.opted_out, None, locale, None  # Twilio answers STOP itself
+    if reply.start:
+        if phone:
+            db.session.execute(delete(OptOut).where(OptOut.phone == phone))
+        return InboundResult.applied, None, locale, None  # Twilio answers START itself
     if reply.decision is None or reply.code is None:
         return InboundResult.not_understood, None, locale, _text(locale, "help")
     target = db.session.scalar(select(ReferralTarget).where(ReferralTarget.code == reply.code))
@@ -135,6 +151,14 @@ def _decide(reply: Reply, phone: str | None):
         return result, target, locale, _text(locale, "already", code=target.code)
     kind = "accepted" if reply.decision == "accept" else "declined"
     return InboundResult.applied, target, locale, _text(locale, kind, code=target.code, target_id=target.id)
+
+
+def opt_out_statement(phone: str, source: str, dialect: str):
+    """``INSERT`` of an opt-out for ``phone`` (E.164) that does nothing when the number opted out
+    before (the first row, and its source, is kept); for a session or a connection."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert(OptOut).values(phone=phone, source=source, opted_out_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["phone"]))
 
 
 def _locale(service) -> str:
@@ -209,7 +233,17 @@ def apply_status_callback(outbox_id: int, params: Mapping) -> str | None:
         values["provider_id"] = sid
     changed = db.session.execute(query.values(**values)).rowcount
     db.session.commit()
-    if changed:
-        log.info("sms outbox %s: %s (status callback)", outbox_id, new.value)
-        return new.value
-    return None
+    if not changed:
+        return None
+    log.info("sms outbox %s: %s (status callback)", outbox_id, new.value)
+    if new == OutboxStatus.failed:
+        _announce_failed(outbox_id, values["error_code"])
+    return new.value
+
+
+def _announce_failed(outbox_id: int, reason: str) -> None:
+    """The provider will never get it: a referral or reminder falls back to the web."""
+    from app.sms.models import OutboxMessage
+    from app.sms.signals import announce_undeliverable
+
+    announce_undeliverable(db.session.get(OutboxMessage, outbox_id), reason)

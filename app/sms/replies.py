@@ -1,5 +1,11 @@
 """Reading a provider's SMS reply: ``ACCEPT <code>`` / ``DECLINE <code> [reason]`` in English,
-Spanish, Polish and Ukrainian, or a STOP-family word.
+Spanish, Polish and Ukrainian, or an opt-out or opt-in keyword.
+
+A message that starts with a STOP-family word is an opt-out (erring towards sending nothing).
+A START-family word (Twilio's START, UNSTOP, YES, and ``INICIAR``, ``СТАРТ``) opts back in only
+when it is the whole message, as carriers require: ``YES K7M2QX`` is no opt-in but a reply that
+is not understood (and gets the help text). ``ALTA`` is left out on purpose: one letter from the
+Spanish stop word ``ALTO``, and a wrong opt-in sends messages to someone who asked for none.
 
 Case, accents and diacritics, and the punctuation around words are ignored; the code may come
 before or after the word. A decline may carry a coded reason word (``FULL``, ``LLENO``,
@@ -44,6 +50,7 @@ DECLINE_WORDS = _words("DECLINE", "DECLINED", "REJECT", "RECHAZAR", "RECHAZO", "
 STOP_WORDS = _words("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE",
                     "BAJA", "PARAR", "ALTO", "CANCELAR", "ZATRZYMAJ", "REZYGNUJE", "REZYGNUJĘ",
                     "СТОП", "ВІДПИСАТИСЯ", "ЗУПИНИТИ")
+START_WORDS = _words("START", "UNSTOP", "YES", "INICIAR", "СТАРТ")
 
 #: Coded decline reasons (app.inbox.services.DECLINE_REASONS) by the words that say them; the
 #: longest phrase that starts the text after the code wins.
@@ -66,11 +73,12 @@ for _reason, _phrases in {
 
 @dataclass(frozen=True)
 class Reply:
-    decision: str | None  # "accept", "decline" or None (not understood, or STOP)
+    decision: str | None  # "accept", "decline" or None (not understood, STOP or START)
     code: str | None
     reason: str | None = None  # for a decline: a key of DECLINE_REASONS
     note: str | None = None  # for a decline: the free text after the code that is no coded reason
     stop: bool = False
+    start: bool = False
 
 
 def _as_code(word: str) -> str | None:
@@ -88,6 +96,8 @@ def parse_reply(text: str | None) -> Reply:
         return Reply(None, None)
     if words[0] in STOP_WORDS:
         return Reply(None, None, stop=True)
+    if len(words) == 1 and words[0] in START_WORDS:
+        return Reply(None, None, start=True)
     # The word, then the code; or the code, then the word.
     if words[0] in ACCEPT_WORDS or words[0] in DECLINE_WORDS:
         verb, code = words[0], _as_code(matches[1].group()) if len(words) > 1 else None

@@ -8,7 +8,13 @@
   error code (21211 invalid number, 21610 opted out, 21612, 21614 not a mobile, 21408 region
   not enabled, 20003 bad credentials, ...).
 * ``UnknownOutcome``: the request may have been accepted: 5xx, read timeout, connection dropped
-  after sending, unreadable 2xx. Never resent blindly: ``recent_messages`` lets a reconciler ask.
+  after sending, unreadable 2xx. Never resent blindly: the worker's reconciliation asks
+  ``find_sent`` whether Twilio has it.
+
+``find_sent`` lists the messages to the number, newest first, back to the time in question, and
+matches the body. It does not use Twilio's ``DateSent`` filter: a message Twilio accepted but
+has not sent yet (queued behind others, or scheduled) has no ``date_sent``, would be missed, and
+would then be sent twice; ``date_created`` is set the moment Twilio takes it.
 
 ``TWILIO_API_BASE_URL`` (tests, local fakes) replaces the scheme and host of every URL the SDK
 builds (``https://api.twilio.com/2010-04-01/...`` -> ``http://127.0.0.1:PORT/2010-04-01/...``);
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -43,6 +49,8 @@ log = logging.getLogger(__name__)
 RECIPIENT_ERROR_CODES = frozenset({21211, 21408, 21610, 21612, 21614})
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+#: How many of a number's messages ``find_sent`` reads (newest first) before it gives up.
+FIND_SENT_SCAN_LIMIT = 500
 
 # urllib3 failures that happen while connecting, i.e. before a byte of the request was sent
 # (NewConnectionError: refused, DNS, is a ConnectTimeoutError).
@@ -88,7 +96,7 @@ def _parse_base_url(base_url: str) -> tuple[str, str, str]:
 
 
 class TwilioGateway:
-    """``send`` one SMS through Twilio; ``recent_messages`` for reconciling unknown outcomes."""
+    """``send`` one SMS through Twilio; ``find_sent`` for reconciling unknown outcomes."""
 
     def __init__(self, config: Mapping):
         missing = [key for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL") if not config.get(key)]
@@ -150,28 +158,71 @@ class TwilioGateway:
         Errors: a 4xx (not 429) raises ``PermanentError``; anything else ``TransientError`` (it
         is a read, so asking again is always safe).
         """
-        since_utc = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
-        try:
-            # The SDK formats the datetime with strftime and no conversion, hence UTC here.
-            messages = self.client.messages.list(to=to, date_sent_after=since_utc, limit=limit)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            error = _rest_error(exc)
-        except TwilioException as exc:
-            # A page that is not a 200 comes as TwilioException("Unable to fetch page", response).
-            response = exc.args[1] if len(exc.args) > 1 else None
-            status = getattr(response, "status_code", 0)
-            code = _error_code(getattr(response, "text", "")) or status
-            error = _rest_error(TwilioRestException(status, "", code=code))
-        except (requests.RequestException, ValueError) as exc:
-            error = TransientError(f"Twilio message list failed ({type(exc).__name__})", code="list_failed")
-        else:
-            return [(m.sid, str(m.status), m.date_created) for m in messages]
-        if not isinstance(error, PermanentError):
-            error = TransientError(str(error), code=error.code)
-        raise error
+        # The SDK formats the datetime with strftime and no conversion, hence UTC here.
+        messages = _read(lambda: list(self.client.messages.list(to=to, date_sent_after=_utc(since), limit=limit)))
+        return [(m.sid, str(m.status), m.date_created) for m in messages]
+
+    def find_sent(self, to: str, body: str, since: datetime, *,
+                  exclude: Collection[str] = ()) -> SendResult | None:
+        """The newest message to ``to`` created since ``since`` with this body and a sid not in
+        ``exclude`` (other outbox rows' messages), as ``SendResult(sid, Twilio's status)``.
+
+        None only when every message back to ``since`` was read; errors as ``recent_messages``,
+        and ``TransientError`` when more than FIND_SENT_SCAN_LIMIT messages would have to be read.
+        """
+        since_utc, excluded, wanted = _utc(since), frozenset(exclude), _squash(body)
+
+        def scan() -> SendResult | None:
+            for scanned, message in enumerate(self.client.messages.stream(to=to, page_size=50)):
+                if message.date_created is not None and message.date_created < since_utc:
+                    return None  # newest first: everything after this is older still
+                if scanned >= FIND_SENT_SCAN_LIMIT:
+                    raise TransientError("too many messages to read back", code="scan_limit")
+                if (message.sid not in excluded and str(message.direction or "").startswith("outbound")
+                        and _same_body(message.body, wanted)):
+                    return SendResult(provider_id=message.sid, status=str(message.status or "queued"))
+            return None
+
+        return _read(scan)
 
     def close(self) -> None:
         self.http_client.close()
+
+
+def _read(request: Callable[[], Any]) -> Any:
+    """Run a read (a message list) and map its failures: a 4xx (not 429) is ``PermanentError``,
+    anything else ``TransientError``. Raised outside the except blocks: the SDK's text may quote
+    the number."""
+    try:
+        return request()
+    except (TwilioRestException, TwilioServiceException) as exc:
+        error = _rest_error(exc)
+    except TwilioException as exc:
+        # A page that is not a 200 comes as TwilioException("Unable to fetch page", response).
+        response = exc.args[1] if len(exc.args) > 1 else None
+        status = getattr(response, "status_code", 0)
+        code = _error_code(getattr(response, "text", "")) or status
+        error = _rest_error(TwilioRestException(status, "", code=code))
+    except (requests.RequestException, ValueError) as exc:
+        error = TransientError(f"Twilio message list failed ({type(exc).__name__})", code="list_failed")
+    if not isinstance(error, PermanentError | TransientError):
+        error = TransientError(str(error), code=error.code)
+    raise error
+
+
+def _utc(moment: datetime) -> datetime:
+    """Aware UTC (a naive datetime is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _squash(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _same_body(theirs: str | None, wanted: str) -> bool:
+    """Twilio's copy of the body is ours, give or take whitespace. Nothing looser: taking another
+    message for ours would lose ours, while missing ours only sends it twice."""
+    return _squash(theirs) == wanted
 
 
 def _rest_error(exc: TwilioRestException | TwilioServiceException) -> Exception:

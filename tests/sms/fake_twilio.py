@@ -1,12 +1,23 @@
 """A small Twilio-shaped HTTP server for tests: the real SDK talks to it over 127.0.0.1.
 
 Implements ``POST`` and ``GET /2010-04-01/Accounts/{sid}/Messages.json`` (create; list with
-``To``, ``DateSent>``, ``PageSize``/``Page``), HTTP Basic auth, Twilio-style JSON errors, and a
-FIFO of planned misbehaviour, each consumed by the next authenticated Messages request::
+``To``, ``DateSent>`` / ``DateSent>=``, ``PageSize``/``Page``, newest first), HTTP Basic auth,
+Twilio-style JSON errors, and a FIFO of planned misbehaviour, each consumed by the next
+authenticated Messages request (a create or a list)::
 
     server.fail_next(status=400, code=21211)   # a Twilio error response
+    server.fail_next(status=503, record=True)  # accept (record) the message, then answer 503
     server.delay_next(2.0)                     # accept (record) the message, answer late
     server.drop_next()                         # accept (record) the message, close without answering
+
+and, for fault tests::
+
+    server.after_record = hook                 # hook(message) runs after a message is recorded,
+                                               # before the answer (return False: never answer)
+    server.refuse_connections()                # stop listening: connections are refused ...
+    server.accept_connections()                # ... until it listens again, on the same port
+    server.set_status(sid, "delivered")        # what the list reports for a message
+    server.clock = lambda: some_datetime       # Twilio's clock, when a test moves the worker's
 
 Simplification: the list filter ``DateSent>`` compares against ``date_created`` (the fake
 "sends" every message at once).
@@ -18,7 +29,7 @@ import base64
 import json
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -53,6 +64,7 @@ class Planned:
     code: int | None = None
     message: str | None = None
     seconds: float = 0.0
+    record: bool = False  # "fail": record the message first (accepted, then a failure answered)
 
 
 @dataclass
@@ -65,6 +77,13 @@ class ReceivedMessage:
     status_callback: str | None
     date_created: datetime
     form: dict[str, str] = field(default_factory=dict)
+    status: str = "queued"
+
+    @property
+    def outbox_id(self) -> int | None:
+        """The outbox id in the status callback URL (``...?outbox=<id>``)."""
+        query = parse_qs(urlsplit(self.status_callback or "").query)
+        return int(query["outbox"][0]) if "outbox" in query else None
 
 
 class FakeTwilio:
@@ -82,11 +101,17 @@ class FakeTwilio:
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: Runs (in the server's thread) after a message is recorded, before it is answered;
+        #: returning False means the answer is never written.
+        self.after_record: Callable[[ReceivedMessage], bool | None] | None = None
+        #: Twilio's clock (``date_created``): a test that moves the worker's ``now`` moves this too.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> FakeTwilio:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._stopping.clear()
+        self._httpd = _Server(("127.0.0.1", self.port), _Handler)
         self._httpd.fake = self
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
@@ -102,6 +127,15 @@ class FakeTwilio:
             self._httpd.server_close()
             self._thread.join(timeout=5)
             self._httpd = None
+
+    def refuse_connections(self) -> None:
+        """Twilio unreachable: nothing listens on the port (what was received is kept)."""
+        self.stop()
+
+    def accept_connections(self) -> None:
+        """Twilio back, on the same port."""
+        if self._httpd is None:
+            self.start()
 
     @property
     def base_url(self) -> str:
@@ -121,9 +155,16 @@ class FakeTwilio:
 
     # -- scripting -----------------------------------------------------------------------------
 
-    def fail_next(self, status: int, code: int | None = None, message: str | None = None) -> None:
+    def fail_next(self, status: int, code: int | None = None, message: str | None = None, *,
+                  record: bool = False) -> None:
         with self._lock:
-            self._planned.append(Planned("fail", status=status, code=code, message=message))
+            self._planned.append(Planned("fail", status=status, code=code, message=message, record=record))
+
+    def set_status(self, sid: str, status: str) -> None:
+        with self._lock:
+            for message in self._messages:
+                if message.sid == sid:
+                    message.status = status
 
     def delay_next(self, seconds: float) -> None:
         with self._lock:
@@ -164,7 +205,7 @@ class FakeTwilio:
             from_=form.get("From"),
             messaging_service_sid=form.get("MessagingServiceSid"),
             status_callback=form.get("StatusCallback"),
-            date_created=datetime.now(UTC).replace(microsecond=0),
+            date_created=self.clock().replace(microsecond=0),
             form=form,
         )
         with self._lock:
@@ -191,7 +232,7 @@ class FakeTwilio:
             "price": None,
             "price_unit": "USD",
             "sid": m.sid,
-            "status": "queued",
+            "status": m.status,
             "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
             "to": m.to,
             "uri": uri,
@@ -234,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, 20003)
 
         planned = self.fake._take_planned()
-        if planned and planned.kind == "fail":
+        if planned and planned.kind == "fail" and not (planned.record and method == "POST"):
             return self._error(planned.status, planned.code, planned.message)
         if method == "GET":
             return self._list(parse_qs(url.query))
@@ -245,6 +286,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not (form.get("From") or form.get("MessagingServiceSid")):
             return self._error(400, 21603)
         message = self.fake._record(form)
+        hook = self.fake.after_record
+        if hook is not None and hook(message) is False:
+            self.close_connection = True
+            return
+        if planned and planned.kind == "fail":  # recorded, and yet a failure answered
+            return self._error(planned.status, planned.code, planned.message)
         if planned and planned.kind == "drop":
             self.close_connection = True
             return  # accepted, but the client never hears of it
@@ -270,9 +317,10 @@ class _Handler(BaseHTTPRequestHandler):
         messages = list(reversed(self.fake.messages))  # newest first, like Twilio
         if one("To"):
             messages = [m for m in messages if m.to == one("To")]
-        if one("DateSent>"):
+        date_sent = one("DateSent>") or one("DateSent>=")
+        if date_sent:
             try:
-                since = _parse_date(one("DateSent>"))
+                since = _parse_date(date_sent)
             except ValueError:
                 return self._error(400, 20001, "Invalid DateSent")
             messages = [m for m in messages if m.date_created >= since]

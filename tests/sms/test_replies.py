@@ -1,4 +1,4 @@
-"""Reading SMS replies: ACCEPT / DECLINE <code> [reason] in four languages, and STOP."""
+"""Reading SMS replies: ACCEPT / DECLINE <code> [reason] in four languages, STOP and START."""
 
 from __future__ import annotations
 
@@ -57,12 +57,19 @@ def test_stop(text):
     assert parse_reply(text) == Reply(None, None, stop=True)
 
 
+@pytest.mark.parametrize("text", ["START", "start", "Start!", " UNSTOP ", "yes", "Yes.", "INICIAR", "Старт"])
+def test_start(text):
+    assert parse_reply(text) == Reply(None, None, start=True)
+
+
 @pytest.mark.parametrize("text,expected", [
     ("", Reply(None, None)),
     (None, Reply(None, None)),
     ("   !!! ", Reply(None, None)),
     ("hello", Reply(None, None)),
-    ("yes", Reply(None, None)),
+    ("yes please", Reply(None, None)),  # START words count only alone
+    ("YES K7M2QX", Reply(None, None)),
+    ("ALTA", Reply(None, None)),  # one letter from ALTO (stop): not an opt-in
     ("ACCEPT", Reply("accept", None)),  # no code: a help reply
     ("ACCEPT K7M2Q", Reply("accept", None)),  # too short
     ("ACCEPT K7M2QXX", Reply("accept", None)),  # too long
