@@ -14,8 +14,9 @@ from app.core.db import utcnow
 from app.extensions import db
 from app.sms.gateways import ConsoleGateway, TransientError
 from app.sms.models import OutboxMessage, OutboxStatus
+from app.sms.reconcile import reconcile_unknown
 from app.sms.twilio_gateway import TwilioGateway, _same_body
-from app.sms.worker import drain_once, reconcile_unknown
+from app.sms.worker import drain_once
 from tests.sms.fake_twilio import fake_twilio  # noqa: F401 - the fixture
 from tests.sms.helpers import queue, received_per_outbox, rows, twilio_gateway
 
