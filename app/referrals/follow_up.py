@@ -189,15 +189,17 @@ def on_undeliverable(message, reason: str | None = None, **_kwargs) -> None:
 # -- the caseworker's follow-up ------------------------------------------------------------------
 
 
-def alternatives(referral: Referral, target: ReferralTarget) -> list:
+def alternatives(referral: Referral, target: ReferralTarget, data: dict | None = None) -> list:
     """Matching services of the same type not yet asked, whose organisation the consent covers,
-    best first (``app.directory.matching.Match``, with its reasons)."""
+    best first (``app.directory.matching.Match``, with its reasons). ``data`` is what the running
+    workflow knows (``workflow.instance_data``), loaded here when not given."""
     from app.directory import matching
     from app.referrals.consent import consent_for
 
     if not needs_follow_up(target) or target.service is None:
         return []
-    data = workflow.instance_data(referral.instance)
+    if data is None:
+        data = workflow.instance_data(referral.instance)
     data = {**data, "needs": [target.service.service_type]}
     asked = {t.service_id for t in referral.targets}
     consent = consent_for(referral)

@@ -16,11 +16,12 @@ class FollowUpForm(FlaskForm):
     choice = RadioField(_l("What next?"), validators=[DataRequired(message=_l("Choose what to do next."))])
 
 
-def follow_up_form(referral, target, formdata=None) -> FollowUpForm:
+def follow_up_form(referral, target, formdata=None, data: dict | None = None) -> FollowUpForm:
     """The choices offered for ``target``: each matching service not yet asked (best first),
-    sending again after no answer, or closing it. One form per target on a page (a prefix)."""
+    sending again after no answer, or closing it. One form per target on a page (a prefix).
+    ``data``: the workflow's data, when the caller already loaded it for several targets."""
     choices = [(f"replace:{m.service.id}", _l("Send to %(service)s", service=match_label(m)))
-               for m in follow_up.alternatives(referral, target)]
+               for m in follow_up.alternatives(referral, target, data)]
     if target.status == TargetStatus.no_response:
         choices.append(("resend", _l("Ask %(service)s again, with a new deadline", service=target.service.name)))
     choices.append(("close", _l("No other service: close this one")))

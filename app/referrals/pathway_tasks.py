@@ -58,7 +58,10 @@ def send_referral(call: ServiceCall) -> dict:
         create_target(referral, service, urgency=call.data.get("urgency"), answer_within=answer_within,
                       user=_user(call), covered=covered)
         existing.add(service.id)
-        sent, blocked = (sent + 1, blocked) if covered else (sent, blocked + 1)
+        if covered:
+            sent += 1
+        else:
+            blocked += 1
     return {"sent": sent, "blocked": blocked}
 
 

@@ -54,9 +54,10 @@ def _render_detail(referral, forms: dict | None = None, status: int = 200):
     step = services.current_step(current_user, referral)
     g.pop("pathways_step_data", None)  # answers below are shown as given, not against the current step
     forms = forms or {}
-    for target in referral.targets:
-        if follow_up.needs_follow_up(target) and target.id not in forms:
-            forms[target.id] = follow_up_form(referral, target)
+    waiting = [t for t in referral.targets if follow_up.needs_follow_up(t) and t.id not in forms]
+    if waiting:  # load the workflow once for every target's choices
+        data = workflow.instance_data(referral.instance)
+        forms.update({t.id: follow_up_form(referral, t, data=data) for t in waiting})
     services.record_view(current_user, referral, "detail")
     db.session.commit()
     return render_template("referrals/detail.html", referral=referral, answers=answers,

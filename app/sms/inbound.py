@@ -42,7 +42,7 @@ from app.core.db import utcnow
 from app.extensions import db
 from app.sms.models import InboundMessage, InboundResult, OptOut
 from app.sms.replies import Reply, parse_reply
-from app.sms.services import _gsm_fold, _plain, queue_message
+from app.sms.services import _gsm_fold, _plain, queue_message, service_locale
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def _decide(reply: Reply, phone: str | None):
 
     sender_service = db.session.scalar(
         select(Service).where(Service.sms_phone == phone).order_by(Service.id).limit(1)) if phone else None
-    locale = _locale(sender_service)
+    locale = service_locale(sender_service)
     if reply.stop:
         if phone:
             db.session.execute(opt_out_statement(phone, "stop", db.session.get_bind().dialect.name))
@@ -137,7 +137,7 @@ def _decide(reply: Reply, phone: str | None):
     service = target.service
     if phone is None or service is None or normalise_phone(service.sms_phone) != phone:
         return InboundResult.wrong_number, target, locale, _text(locale, "wrong_number", code=target.code)
-    locale = _locale(service)
+    locale = service_locale(service)
     try:
         if reply.decision == "accept":
             accept_target(None, target, channel="sms")
@@ -159,13 +159,6 @@ def opt_out_statement(phone: str, source: str, dialect: str):
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return (insert(OptOut).values(phone=phone, source=source, opted_out_at=utcnow())
             .on_conflict_do_nothing(index_elements=["phone"]))
-
-
-def _locale(service) -> str:
-    supported = current_app.config["SUPPORTED_LOCALES"]
-    if service is not None and service.sms_locale in supported:
-        return service.sms_locale
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def _text(locale: str, kind: str, code: str = "", target_id: int | None = None) -> str:

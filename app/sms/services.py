@@ -80,7 +80,7 @@ def render_new_referral_sms(target) -> tuple[str, str]:
     """``(locale, body)`` of the message telling a service about a new referral target, in the
     service's SMS language. The service type is shortened (then left out) if needed to fit."""
     service = target.service
-    locale = _service_locale(service)
+    locale = service_locale(service)
     with force_locale(locale):
         from app.directory.taxonomy import SERVICE_TYPES, title
 
@@ -140,7 +140,7 @@ def queue_new_referral(target, **_kwargs) -> OutboxMessage | None:
 
 def render_reminder_sms(target) -> tuple[str, str]:
     """``(locale, body)`` of the half-time reminder, in the service's SMS language."""
-    locale = _service_locale(target.service)
+    locale = service_locale(target.service)
     with force_locale(locale):
         deadline = _plain(format_datetime(target.respond_by, "short")) if target.respond_by else "-"
         link = f"{current_app.config['PUBLIC_BASE_URL']}/inbox/{target.id}"
@@ -161,7 +161,8 @@ def queue_reminder(target) -> OutboxMessage | None:
                          target=target, kind="reminder")
 
 
-def _service_locale(service) -> str:
+def service_locale(service) -> str:
+    """The language of the SMS to ``service`` (its ``sms_locale`` if supported, else the default)."""
     supported = current_app.config["SUPPORTED_LOCALES"]
     if service is not None and service.sms_locale in supported:
         return service.sms_locale
