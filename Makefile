@@ -10,7 +10,7 @@ LOCALES := es pl uk
 PO_FILES := $(foreach l,$(LOCALES),translations/$(l)/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: run test test-sqlite test-postgres install lint format i18n i18n-extract i18n-update i18n-compile clean
+.PHONY: run test test-sqlite test-postgres install lint format i18n i18n-extract i18n-update i18n-compile clean studio-assets browser
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -67,3 +67,30 @@ i18n-compile: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The pathway editor's bpmn-js and dmn-js, pinned in app/studio/assets/package-lock.json and
+# copied into app/studio/static/vendor/ (committed: `make run` needs no node and works offline).
+STUDIO_NODE := app/studio/assets/node_modules
+STUDIO_VENDOR := app/studio/static/vendor
+studio-assets:
+	cd app/studio/assets && npm ci --ignore-scripts --no-audit --no-fund
+	rm -rf $(STUDIO_VENDOR)
+	mkdir -p $(STUDIO_VENDOR)/bpmn-js $(STUDIO_VENDOR)/dmn-js
+	cp $(STUDIO_NODE)/bpmn-js/dist/bpmn-modeler.production.min.js $(STUDIO_NODE)/bpmn-js/LICENSE $(STUDIO_VENDOR)/bpmn-js/
+	cp -R $(STUDIO_NODE)/bpmn-js/dist/assets $(STUDIO_VENDOR)/bpmn-js/assets
+	cp $(STUDIO_NODE)/dmn-js/dist/dmn-modeler.production.min.js $(STUDIO_NODE)/dmn-js/LICENSE $(STUDIO_VENDOR)/dmn-js/
+	cp -R $(STUDIO_NODE)/dmn-js/dist/assets $(STUDIO_VENDOR)/dmn-js/assets
+	cd app/studio/assets && node -p '"bpmn-js " + require("./node_modules/bpmn-js/package.json").version + "\ndmn-js " + require("./node_modules/dmn-js/package.json").version' > ../static/vendor/VERSIONS
+
+# Debian's Chromium for the browser tests (tests/studio/test_editor_browser.py).
+browser:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "Chromium is installed: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	else \
+		echo "Chromium is missing and this is not root. Install it with:"; \
+		echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium"; \
+		echo "(without it the browser tests are skipped, unless REQUIRE_BROWSER is set)"; \
+	fi

@@ -54,9 +54,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.sms import init_app as init_sms
     from app.sms.routes import bp as sms_dev_bp
     from app.sms.routes import webhooks as sms_webhooks_bp
+    from app.studio.routes import bp as studio_bp
 
     for blueprint in (core_bp, auth_bp, admin_bp, referrals_bp, inbox_bp, directory_bp, notifications_bp,
-                      sms_dev_bp, sms_webhooks_bp):
+                      studio_bp, sms_dev_bp, sms_webhooks_bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
     init_directory(app)  # the directory's choice lists, before the forms load

@@ -64,6 +64,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMS_LEASE_SECONDS": int(env.get("SMS_LEASE_SECONDS", "300")),
         "SMS_RECONCILE_AFTER_SECONDS": int(env.get("SMS_RECONCILE_AFTER_SECONDS", "60")),
         "SMS_TIMEOUT_SECONDS": float(env.get("SMS_TIMEOUT_SECONDS", "10")),
+        "PATHWAY_MAX_FILE_BYTES": int(env.get("PATHWAY_MAX_FILE_BYTES", str(1024 * 1024))),
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID"),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN"),
         "TWILIO_FROM_NUMBER": env.get("TWILIO_FROM_NUMBER"),

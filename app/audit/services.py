@@ -61,6 +61,13 @@ def _titles() -> dict:
         "target.follow_up_replace": _l("Sent to the next matching service instead"),
         "target.follow_up_resend": _l("Sent to the service again"),
         "target.follow_up_close": _l("Closed without another service"),
+        "studio.pathway_created": _l("Created a new pathway"),
+        "studio.draft_started": _l("Started a draft of the pathway"),
+        "studio.file_saved": _l("Saved a file of the draft"),
+        "studio.file_uploaded": _l("Uploaded a file into the draft"),
+        "studio.draft_discarded": _l("Discarded the draft"),
+        "studio.published": _l("Published a new version of the pathway"),
+        "studio.rolled_back": _l("Rolled the pathway back to an earlier version"),
         "auth.login": _l("Logged in"),
         "auth.logout": _l("Logged out"),
     }

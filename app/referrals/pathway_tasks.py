@@ -116,11 +116,12 @@ def _user(call: ServiceCall) -> User | None:
 
 
 def register() -> None:
-    from app.referrals import follow_up
+    """Register each service task with its test-run preview."""
+    from app.referrals import follow_up, previews
 
-    service_tasks.register("send_referral", send_referral)
-    service_tasks.register("watch_targets", follow_up.watch_targets)
-    service_tasks.register("send_reminders", follow_up.send_reminders)
-    service_tasks.register("expire_overdue", follow_up.expire_overdue)
-    service_tasks.register("start_linked_referral", start_linked_referral)
-    service_tasks.register("record_gaps", record_gaps)
+    service_tasks.register("send_referral", send_referral, previews.send_referral)
+    service_tasks.register("watch_targets", follow_up.watch_targets, previews.watch_targets)
+    service_tasks.register("send_reminders", follow_up.send_reminders, previews.nothing_due)
+    service_tasks.register("expire_overdue", follow_up.expire_overdue, previews.nothing_due)
+    service_tasks.register("start_linked_referral", start_linked_referral, previews.start_linked_referral)
+    service_tasks.register("record_gaps", record_gaps, previews.record_gaps)

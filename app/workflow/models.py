@@ -28,12 +28,16 @@ class Pathway(db.Model):
 
 
 class PathwayVersion(db.Model):
-    """One published version of a pathway: its files, and the spec parsed from them once."""
+    """One published version of a pathway: its files, and the spec parsed from them once.
+
+    Versions are immutable. Publishing (from ``workflows/`` or the studio) adds a version;
+    rolling back adds a version with an earlier one's files; the newest number is current.
+    """
 
     __tablename__ = "pathway_versions"
     __table_args__ = (
         UniqueConstraint("pathway_id", "number", name="uq_pathway_versions_pathway_number"),
-        UniqueConstraint("pathway_id", "content_hash", name="uq_pathway_versions_pathway_hash"),
+        Index("ix_pathway_versions_pathway_id_content_hash", "pathway_id", "content_hash"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,13 +45,21 @@ class PathwayVersion(db.Model):
     number: Mapped[int] = mapped_column(Integer)
     #: {file name: XML text} for the main BPMN file and every file it calls (BPMN, DMN).
     files: Mapped[dict] = mapped_column(JSON)
-    #: SHA-256 over the sorted file names and contents; publishing the same files is a no-op.
+    #: SHA-256 over the sorted file names and contents (rolling back repeats an earlier hash).
     content_hash: Mapped[str] = mapped_column(String(64))
     #: The serialized process spec and subprocess specs, parsed once at publication.
     spec_json: Mapped[str] = mapped_column(Text)
     #: Form keys used by the version's user tasks (checked against forms/ at publication).
     form_keys: Mapped[list] = mapped_column(JSON, default=list)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who published it; None for versions published from ``workflows/`` by the CLI.
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: ``files`` (workflows/ by the CLI), ``studio`` (a coordinator's draft) or ``rollback``.
+    source: Mapped[str] = mapped_column(String(20), default="files")
+    #: The file holding the main process (a key of ``files``).
+    main_file: Mapped[str] = mapped_column(String(200), default="")
+    #: For a rollback: the number of the version whose files it publishes again.
+    restores_number: Mapped[int | None] = mapped_column(Integer)
 
     pathway: Mapped[Pathway] = relationship(back_populates="versions")
 

@@ -1,4 +1,5 @@
-"""Pathway versions and workflow instances in the database.
+"""Workflow instances in the database (pathway versions: :mod:`app.workflow.versions`,
+re-exported here so callers use one module).
 
 Every write here flushes and never commits: the caller's request commits once, so the
 workflow state, task rows, form data and audit events land together or not at all.
@@ -9,24 +10,31 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from blinker import Namespace
-from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.db import utcnow
 from app.extensions import db
 from app.workflow import runtime, service_tasks
-from app.workflow.models import Pathway, PathwayVersion, WorkflowInstance, WorkflowTask
-from app.workflow.specs import (
-    PathwayInvalid,
-    content_hash,
-    discover_pathways,
-    parse_pathway,
-    serialize_specs,
+from app.workflow.checks import CheckResult
+from app.workflow.lint import SpecProblem
+from app.workflow.models import PathwayVersion, WorkflowInstance, WorkflowTask
+from app.workflow.specs import PathwayInvalid, serialize_specs
+from app.workflow.versions import (
+    PathwayRules,
+    check_files,
+    current_version,
+    get_pathway,
+    main_file_of,
+    pathway_rules,
+    publish_directory,
+    publish_files,
+    published_pathways,
+    published_process_files,
+    rollback,
 )
 
 log = logging.getLogger(__name__)
@@ -52,83 +60,6 @@ class StepOutcome:
     ready: list[runtime.ReadyTask]
     finished: bool
     data: dict
-
-
-# -- pathway versions ---------------------------------------------------------------------
-
-
-def publish_pathway(main_file: str, files: dict[str, str], form_keys: set[str]) -> PathwayVersion:
-    """Validate and store a pathway version; publishing identical files returns the existing one.
-
-    Raises :class:`PathwayInvalid` (with every problem) when the files do not pass validation.
-    """
-    return _store_version(parse_pathway(files, main_file, form_keys, service_tasks.operations()), files)
-
-
-def publish_directory(directory: Path | None = None, form_keys: set[str] | None = None) -> list[PathwayVersion]:
-    """Publish every pathway in ``workflows/`` (unchanged ones keep their version).
-
-    All pathways are validated before any is stored: one invalid file publishes nothing, and
-    the :class:`PathwayInvalid` raised lists the problems of every pathway.
-    """
-    from app.formkit import form_keys as known_form_keys
-
-    directory = Path(directory or current_app.config["WORKFLOWS_DIR"])
-    keys = form_keys if form_keys is not None else known_form_keys()
-    parsed, problems = [], []
-    for main, files in discover_pathways(directory).values():
-        try:
-            parsed.append((parse_pathway(files, main, keys, service_tasks.operations()), files))
-        except PathwayInvalid as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise PathwayInvalid(problems)
-    return [_store_version(p, files) for p, files in parsed]
-
-
-def _store_version(parsed, files: dict[str, str]) -> PathwayVersion:
-    digest = content_hash(files)
-    pathway = db.session.scalar(select(Pathway).where(Pathway.key == parsed.process_id))
-    if pathway is None:
-        pathway = Pathway(key=parsed.process_id, title=parsed.title)
-        db.session.add(pathway)
-        db.session.flush()
-    existing = db.session.scalar(
-        select(PathwayVersion).where(
-            PathwayVersion.pathway_id == pathway.id, PathwayVersion.content_hash == digest
-        )
-    )
-    if existing is not None:
-        if current_version(pathway) is not existing:  # files reverted to an earlier version
-            existing.published_at = utcnow()
-            db.session.flush()
-        return existing
-    number = (db.session.scalar(
-        select(func.max(PathwayVersion.number)).where(PathwayVersion.pathway_id == pathway.id)
-    ) or 0) + 1
-    pathway.title = parsed.title
-    version = PathwayVersion(
-        pathway=pathway, number=number, files=files, content_hash=digest,
-        spec_json=serialize_specs(parsed), form_keys=sorted(parsed.form_keys),
-    )
-    db.session.add(version)
-    db.session.flush()
-    return version
-
-
-def current_version(pathway: Pathway) -> PathwayVersion | None:
-    """The version new referrals start on: the one published last."""
-    return max(pathway.versions, key=lambda v: (v.published_at, v.number), default=None)
-
-
-def published_pathways() -> list[Pathway]:
-    """Pathways with at least one published version, by title."""
-    query = select(Pathway).where(Pathway.versions.any()).order_by(Pathway.title)
-    return list(db.session.scalars(query))
-
-
-def get_pathway(key: str) -> Pathway | None:
-    return db.session.scalar(select(Pathway).where(Pathway.key == key))
 
 
 # -- instances ----------------------------------------------------------------------------
@@ -331,7 +262,9 @@ def _store(instance: WorkflowInstance, workflow) -> None:
 
 __all__ = [
     "PathwayInvalid", "StaleInstance", "TaskNotReady", "CannotGoBack", "StepOutcome",
-    "publish_pathway", "publish_directory", "published_pathways", "current_version",
+    "publish_files", "publish_directory", "published_pathways", "current_version", "rollback",
+    "pathway_rules", "PathwayRules", "check_files", "published_process_files", "get_pathway", "main_file_of",
+    "CheckResult", "SpecProblem", "serialize_specs",
     "start_instance", "run_new_instance", "lock_instance", "ready_tasks", "complete_task", "go_back",
     "step_view", "StepView", "instance_advanced", "cancel_instance", "instance_data", "poke_instance",
     "fire_due_timers", "due_instances",

@@ -360,6 +360,21 @@ def test_urgency_and_response_deadline(danger, medical, assessed):
     assert workflow.data["response_hours"] == {"emergency": 24, "urgent": 72, "normal": 336}[expected]
 
 
+@pytest.mark.parametrize("safety", [
+    {"immediate_danger": False, "medical_emergency": False, "caseworker_urgency": "unheard of"},
+    {"immediate_danger": None, "medical_emergency": None, "caseworker_urgency": None},
+])
+def test_answers_no_rule_covers_fall_back_to_an_emergency(safety):
+    # The catch-all rules of urgency_level and response_deadline: an answer the form cannot give
+    # (a missing or unknown one) is treated as an emergency rather than deciding nothing.
+    pathway = _safety_only()
+    workflow = BpmnWorkflow(pathway.spec, pathway.subprocess_specs, script_engine=StubServices())
+    runtime.advance(workflow)
+    answer(workflow, {"safety": safety})
+    assert workflow.is_completed()
+    assert (workflow.data["urgency"], workflow.data["response_hours"]) == ("emergency", 24)
+
+
 @pytest.mark.parametrize(("yes", "count", "result"), [
     (0, 0, "unlikely"), (1, 1, "possible"), (2, 2, "possible"), (3, 3, "likely"), (6, 6, "likely"),
 ])

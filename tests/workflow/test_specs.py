@@ -96,13 +96,14 @@ ATTACKS = [
 @pytest.mark.parametrize(("code", "message"), ATTACKS)
 def test_unsafe_script_task_is_rejected(code, message, tmp_path):
     problems = problems_of(with_script("x = " + code.format(target=tmp_path / "p")), "script.bpmn")
-    assert f"script.bpmn:triage: script: {message}" in problems
+    assert f"script.bpmn:triage (Triage): script: {message}" in problems
 
 
 @pytest.mark.parametrize(("code", "message"), ATTACKS)
 def test_unsafe_gateway_condition_is_rejected(code, message, tmp_path):
     problems = problems_of(with_condition(code.format(target=tmp_path / "p")), "routing.bpmn")
-    assert f"routing.bpmn:route: condition on the flow to 'set_child': {message}" in problems
+    assert f"routing.bpmn:to_child (from Which service? to set_child): condition on the flow to 'set_child': " \
+           f"{message}" in problems
 
 
 def test_the_attack_payload_is_real_under_spiffs_default_engine(tmp_path):
@@ -215,7 +216,7 @@ def test_timer_literals_and_variables_are_accepted(expression):
     ("", "timer is empty"),
 ])
 def test_bad_timers_are_rejected(expression, message):
-    assert f"timer.bpmn:wait: {message}" in problems_of(with_timer(expression), "timer.bpmn")[0]
+    assert f"timer.bpmn:wait (Wait 48 hours): {message}" in problems_of(with_timer(expression), "timer.bpmn")[0]
 
 
 def test_timer_expressions_run_under_the_safe_engine():
@@ -251,12 +252,12 @@ def test_date_and_cycle_timers_are_validated(kind, good, bad):
 def test_user_task_without_form_key_is_rejected():
     xml = text("script.bpmn").replace('name="formKey"', 'name="somethingElse"')
     assert problems_of({"script.bpmn": xml}, "script.bpmn") == [
-        "script.bpmn:intake: user task 'Intake' has no formKey property"]
+        "script.bpmn:intake (Intake): user task has no form: add the property formKey with the name of a form"]
 
 
 def test_form_key_must_have_a_form_definition():
     assert problems_of({"script.bpmn": text("script.bpmn")}, "script.bpmn", {"consent"}) == [
-        "script.bpmn:intake: form 'intake' has no definition in forms/"]
+        "script.bpmn:intake (Intake): form 'intake' has no definition in forms/"]
 
 
 def test_broken_xml_is_rejected_with_its_line():
@@ -279,18 +280,20 @@ def test_xsd_invalid_dmn_is_rejected():
 
 def test_missing_called_process_is_rejected():
     assert problems_of({"referral.bpmn": text("referral.bpmn")}, "referral.bpmn") == [
-        "referral.bpmn:get_consent: called process 'consent' is not defined in any file"]
+        "referral.bpmn:get_consent (Get consent): called process 'consent' was not found: no file defines it; "
+        "check the called element's process id"]
 
 
 def test_missing_decision_is_rejected():
     assert problems_of({"decision.bpmn": text("decision.bpmn")}, "decision.bpmn") == [
-        "decision.bpmn:band: decision 'age_band' is not defined in any .dmn file"]
+        "decision.bpmn:band (Age band): decision 'age_band' is not defined in any .dmn file"]
 
 
 def test_back_edge_loop_is_rejected():
     assert problems_of({"loop.bpmn": text("loop.bpmn")}, "loop.bpmn") == [
-        "loop.bpmn:check: the sequence flow from 'check' back to 'ask' forms a loop; "
-        "repeat steps with a standard loop or a call activity"]
+        "loop.bpmn:again (from check to Ask): the sequence flow from 'check' back to 'ask' forms a loop, which is "
+        "not allowed: "
+        "remove it and repeat the steps with a loop task (standard loop) or a call activity"]
 
 
 def test_main_file_must_define_exactly_one_executable_process():
@@ -310,8 +313,8 @@ def test_unsupported_files_and_duplicate_process_ids_are_reported():
 def test_all_problems_are_reported_together():
     xml = text("script.bpmn").replace(SCRIPT, "import os").replace('name="formKey"', 'name="x"')
     assert problems_of({"script.bpmn": xml}, "script.bpmn") == [
-        "script.bpmn:intake: user task 'Intake' has no formKey property",
-        "script.bpmn:triage: script: import is not allowed",
+        "script.bpmn:intake (Intake): user task has no form: add the property formKey with the name of a form",
+        "script.bpmn:triage (Triage): script: import is not allowed",
     ]
 
 
@@ -344,9 +347,10 @@ def test_question_mark_dmn_entries_are_accepted():
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ("case_id, 'service'", "case_id.__class__, 'service'", "send: event expression: attribute '__class__'"),
-    (">case<", ">open(case)<", "send: correlation 'case_ref': call to 'open' is not allowed"),
-    ("service.upper()", "service.format()", "intake: post-script: method 'format' is not allowed"),
+    ("case_id, 'service'", "case_id.__class__, 'service'",
+     "send (Send referral): event expression: attribute '__class__'"),
+    (">case<", ">open(case)<", "send (Send referral): correlation 'case_ref': call to 'open' is not allowed"),
+    ("service.upper()", "service.format()", "intake (Intake): post-script: method 'format' is not allowed"),
 ])
 def test_bad_message_expressions_and_extension_scripts_are_rejected(old, new, message):
     problems = problems_of({"message.bpmn": text("message.bpmn").replace(old, new)}, "message.bpmn")

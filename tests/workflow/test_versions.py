@@ -136,7 +136,9 @@ def test_seed_demo_twice_changes_nothing(app):
             "provider.casasegura@demo.test"} <= emails
 
 
-def test_reverting_the_files_makes_the_earlier_version_current_again(app_ctx, workflows_copy):
+def test_reverting_the_files_publishes_the_earlier_files_as_a_new_version(app_ctx, workflows_copy):
+    """Versions are immutable and numbered in publication order: going back to earlier files
+    adds a version with those files (it does not move an old one to the front)."""
     main = workflows_copy / "demo_referral.bpmn"
     original = main.read_text()
     v1 = _demo(workflow.publish_directory(workflows_copy))
@@ -144,5 +146,7 @@ def test_reverting_the_files_makes_the_earlier_version_current_again(app_ctx, wo
     v2 = _demo(workflow.publish_directory(workflows_copy))
     main.write_text(original)
     again = _demo(workflow.publish_directory(workflows_copy))
-    assert again.id == v1.id and v2.number == 2
-    assert workflow.current_version(v1.pathway).id == v1.id
+    assert (v1.number, v2.number, again.number) == (1, 2, 3)
+    assert again.content_hash == v1.content_hash and again.files == v1.files
+    assert workflow.current_version(v1.pathway).id == again.id
+    assert _demo(workflow.publish_directory(workflows_copy)).id == again.id

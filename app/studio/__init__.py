@@ -1,0 +1,1 @@
+"""Pathway studio: coordinators edit, check, test-run, publish and roll back pathways."""
