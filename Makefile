@@ -10,7 +10,7 @@ LOCALES := es pl uk
 PO_FILES := $(foreach l,$(LOCALES),translations/$(l)/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: run test test-sqlite test-postgres install lint format i18n i18n-extract i18n-update i18n-compile clean studio-assets browser
+.PHONY: run test test-sqlite test-postgres install lint format i18n i18n-extract i18n-update i18n-compile clean studio-assets browser serve
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -29,6 +29,13 @@ run: install
 	@echo "Starting the SMS worker and the web server (Ctrl+C stops both)"
 	$(FLASK) worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 		$(FLASK) run --host 127.0.0.1 --port 5000
+
+# Production: the migrations, then gunicorn with app/gunicorn_conf.py (settings from the
+# environment; see "Production" in the README). Run the background workers beside it: N copies
+# of `flask --app wsgi worker`.
+serve: install
+	$(FLASK) db upgrade
+	exec $(VENV)/bin/gunicorn -c python:app.gunicorn_conf wsgi:app
 
 test: install
 	$(MAKE) --no-print-directory test-sqlite

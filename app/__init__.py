@@ -12,6 +12,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(_instance_path()))
     app.config.update(load_config(config))
 
+    _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
@@ -22,6 +23,20 @@ def _instance_path():
     from app.config import INSTANCE_DIR
 
     return INSTANCE_DIR
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``PROXY_FIX_HOPS`` proxies (TLS termination), take the client's address, scheme and
+    host from exactly that many ``X-Forwarded-*`` values; a value a client adds is not used.
+
+    Not the port (``X-Forwarded-Port: 443`` would make the host ``name:443``, which the forms'
+    referrer check then takes for another site) nor a path prefix: the app is served at the root
+    of the host, and its own address for links and signatures is ``PUBLIC_BASE_URL``."""
+    hops = app.config["PROXY_FIX_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=0, x_prefix=0)
 
 
 def _init_extensions(app: Flask) -> None:

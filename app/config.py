@@ -14,6 +14,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
 SUPPORTED_LOCALES = ("en", "es", "pl", "uk")
+#: More proxies than this in front of the app is a mistake, not a deployment.
+MAX_PROXY_HOPS = 5
 WEAK_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "pathways"}
 
 
@@ -70,6 +72,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "TWILIO_FROM_NUMBER": env.get("TWILIO_FROM_NUMBER"),
         "TWILIO_MESSAGING_SERVICE_SID": env.get("TWILIO_MESSAGING_SERVICE_SID"),
         "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL"),
+        "PROXY_FIX_HOPS": env.get("PROXY_FIX_HOPS", "0"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -78,6 +81,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "TESTING": False,
     }
     config.update(overrides)
+    config["PROXY_FIX_HOPS"] = _proxy_hops(config["PROXY_FIX_HOPS"])
     config["SQLALCHEMY_DATABASE_URI"] = _database_url(config["SQLALCHEMY_DATABASE_URI"])
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
@@ -108,6 +112,15 @@ def _database_url(url: str | None) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _proxy_hops(value) -> int:
+    """How many proxies in front of the app set ``X-Forwarded-*`` (0: none, trust no such header)."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_PROXY_HOPS:
+        raise ConfigError(f"PROXY_FIX_HOPS must be a whole number from 0 to {MAX_PROXY_HOPS} "
+                          f"(the number of proxies in front of the app), not {value!r}")
+    return int(text)
 
 
 def _check_production(config: dict, env) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 
@@ -18,7 +19,13 @@ def init_app(app: Flask) -> None:
     @app.teardown_request
     def _rollback_uncommitted(exc):  # noqa: ARG001
         # A request that did not commit leaves nothing behind.
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            # The connection broke after the answer was made (the database restarted): the
+            # server has dropped the transaction already, and the pool replaces the connection.
+            # Raising here would turn that answer into a bare 500.
+            app.logger.warning("database connection lost at the end of a request")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -13,6 +13,7 @@ import uuid
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from app.extensions import db
 
@@ -56,10 +57,22 @@ def worker_command(once: bool, interval: float, batch: int) -> None:
         try:
             fire_due_timers(limit=batch)
             drain_once(gateway, worker_id, batch=batch)
-        except Exception:  # a database hiccup must not end the worker
+        except (OperationalError, InterfaceError) as exc:  # the database is down or restarting: wait
+            log.warning("sms worker %s: database unavailable (%s); trying again in %s s", worker_id,
+                        type(exc.orig or exc).__name__, interval)
+        except Exception:  # anything else must not end the worker either
             log.exception("sms worker %s: drain failed", worker_id)
-            db.session.rollback()
         finally:
-            db.session.remove()
+            _end_session()
         stop.wait(interval)
     log.info("sms worker %s stopped", worker_id)
+
+
+def _end_session() -> None:
+    """Roll back whatever the tick left open and give the connection back — also when the
+    connection broke meanwhile: the first attempt drops it (and raises), the second finishes."""
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        log.warning("sms worker: database connection lost; a new one is opened next time")
+        db.session.remove()
