@@ -101,3 +101,11 @@ browser:
 		echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium"; \
 		echo "(without it the browser tests are skipped, unless REQUIRE_BROWSER is set)"; \
 	fi
+
+# Benchmarks (bench/README.md): every figure on SQLite, then on PostgreSQL at BENCH_DATABASE_URL
+# when one answers there (its public schema is dropped and recreated, as by the tests); one
+# table, also written to bench/RESULTS.md.
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+.PHONY: bench
+bench: install
+	$(PY) -m bench.run_all --write --postgres "$(BENCH_DATABASE_URL)"

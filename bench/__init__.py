@@ -1,0 +1,1 @@
+"""Benchmarks of Pathways against bare-stack baselines: see bench/README.md."""
