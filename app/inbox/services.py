@@ -50,12 +50,16 @@ class AlreadyAnswered(Exception):
 
 def inbox(user, *, status: TargetStatus | None = None, page: int = 1, per_page: int = 20):
     """The targets sent to the user's organisation, most urgent deadline first."""
-    query = select(ReferralTarget).where(ReferralTarget.organisation_id == user.organisation_id,
+    return db.paginate(inbox_query(user.organisation_id, status), page=page, per_page=per_page, error_out=False)
+
+
+def inbox_query(organisation_id: int, status: TargetStatus | None = None):
+    """The query behind :func:`inbox`: earliest deadline first, those without one last."""
+    query = select(ReferralTarget).where(ReferralTarget.organisation_id == organisation_id,
                                          ReferralTarget.status != TargetStatus.blocked)
     if status is not None:
         query = query.where(ReferralTarget.status == status)
-    query = query.order_by(ReferralTarget.respond_by.is_(None), ReferralTarget.respond_by, ReferralTarget.id)
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+    return query.order_by(ReferralTarget.respond_by.asc().nulls_last(), ReferralTarget.id)
 
 
 def get_target(user, target_id: int) -> ReferralTarget:

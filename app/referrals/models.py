@@ -40,6 +40,8 @@ class Referral(db.Model):
     __tablename__ = "referrals"
     __table_args__ = (
         Index("ix_referrals_org_status_updated", "organisation_id", "status", "updated_at"),
+        #: The caseworker list (newest activity first, no status filter) reads this in order.
+        Index("ix_referrals_org_updated_id", "organisation_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -138,6 +140,8 @@ class ReferralTarget(db.Model):
     __table_args__ = (
         UniqueConstraint("referral_id", "service_id", name="uq_referral_targets_referral_service"),
         Index("ix_referral_targets_org_status", "organisation_id", "status"),
+        #: The provider inbox (earliest deadline first) reads this in order.
+        Index("ix_referral_targets_org_respond_by_id", "organisation_id", "respond_by", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
