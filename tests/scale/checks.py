@@ -151,3 +151,18 @@ def log_problems(texts: dict[str, str]) -> list[str]:
                 at = text.index(marker)
                 problems.append(f"{name}: {marker}\n{text[max(0, at - 1500):at + 1500]}")
     return problems
+
+
+def assert_each_referral_sent_once(app, fake, tally, referrals: int, timeout: float) -> dict:
+    """Every referral the clients sent is there, the outbox drains, each target's SMS went out
+    exactly once (counted in the outbox and at the fake Twilio server) and nothing is
+    half-written. Returns :func:`sent_referrals` for further checks."""
+    sent = sent_referrals(app)
+    targets = [t for rows in sent.values() for t in rows]
+    assert len(tally.sent) == len(sent) == referrals
+    counts = wait_until_drained(app, len(targets), timeout)
+    assert counts == {OutboxStatus.sent: len(targets)}, counts
+    by_outbox, by_code = sms_per_target(app, fake)
+    assert by_outbox == by_code == {target_id: 1 for target_id, _code, _phone in targets}
+    assert half_written(app) == []
+    return sent

@@ -18,9 +18,9 @@ from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent
 from app.extensions import db
-from app.sms.models import OutboxMessage, OutboxStatus
+from app.sms.models import OutboxMessage
 from tests.scale.caseworker import Tally, send_referrals
-from tests.scale.checks import half_written, log_problems, sent_referrals, sms_per_target, wait_until_drained
+from tests.scale.checks import assert_each_referral_sent_once, log_problems
 from tests.scale.processes import server_environment
 
 REFERRALS = 30
@@ -90,14 +90,7 @@ def test_killed_web_and_background_workers_lose_and_duplicate_nothing(app, casew
     assert victim_killed(background, killed["worker"])
     assert len(tally.dropped) == 1, tally.dropped  # the killed web worker's request, and only that
     assert set(tally.statuses) <= {200, 302}, tally.statuses
-    sent = sent_referrals(app)
-    targets = [t for rows in sent.values() for t in rows]
-    assert len(tally.sent) == len(sent) == REFERRALS
-    counts = wait_until_drained(app, len(targets), DRAIN_TIMEOUT)
-    assert counts == {OutboxStatus.sent: len(targets)}, counts
-    by_outbox, by_code = sms_per_target(app, fake_twilio)
-    assert by_outbox == by_code == {target_id: 1 for target_id, _code, _phone in targets}
-    assert half_written(app) == []
+    assert_each_referral_sent_once(app, fake_twilio, tally, REFERRALS, DRAIN_TIMEOUT)
     with app.app_context():
         in_doubt = db.session.get(OutboxMessage, killed["sms"])
         assert in_doubt.provider_id == next(m.sid for m in fake_twilio.messages if m.outbox_id == in_doubt.id)

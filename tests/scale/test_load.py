@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 
-from app.sms.models import OutboxStatus
 from tests.scale.caseworker import Tally, send_referrals
-from tests.scale.checks import half_written, log_problems, sent_referrals, sms_per_target, wait_until_drained
+from tests.scale.checks import assert_each_referral_sent_once, log_problems
 from tests.scale.processes import server_environment
 
 DRAIN_TIMEOUT = 90
@@ -26,18 +25,11 @@ def test_referrals_sent_at_once_each_sms_exactly_once(app, caseworkers, fake_twi
     tally = Tally()
     send_referrals(web.url, caseworkers, referrals, tally)
 
-    sent = sent_referrals(app)
+    sent = assert_each_referral_sent_once(app, fake_twilio, tally, referrals, DRAIN_TIMEOUT)
     targets = [t for rows in sent.values() for t in rows]
-    assert len(tally.sent) == len(sent) == referrals
     assert all(len(rows) == 2 for rows in sent.values())
-    counts = wait_until_drained(app, len(targets), DRAIN_TIMEOUT)
-    assert counts == {OutboxStatus.sent: len(targets)}, counts
-    by_outbox, by_code = sms_per_target(app, fake_twilio)
-    assert by_outbox == {target_id: 1 for target_id, _code, _phone in targets}
-    assert by_code == by_outbox
     assert sorted(m.to for m in fake_twilio.messages) == sorted(phone for _id, _code, phone in targets)
     assert set(tally.statuses) <= {200, 302} and not tally.dropped, (tally.statuses, tally.dropped)
-    assert half_written(app) == []
 
     for process in [*workers, web]:
         process.stop()

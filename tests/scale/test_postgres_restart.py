@@ -10,10 +10,9 @@ import time
 import pytest
 
 from app.extensions import db
-from app.sms.models import OutboxStatus
 from tests.scale import postgres_server
 from tests.scale.caseworker import Caseworker, Tally, send_referrals
-from tests.scale.checks import half_written, log_problems, sent_referrals, sms_per_target, wait_until_drained
+from tests.scale.checks import assert_each_referral_sent_once, log_problems
 from tests.scale.processes import server_environment
 
 REFERRALS = 24
@@ -81,14 +80,7 @@ def test_postgres_restart_gives_503_then_recovers_by_itself(app, restartable_pos
     # Afterwards, by itself: every referral sent, each SMS once, nothing half-written.
     assert web.alive() and web.worker_pids() == web_pids, "a web worker died"
     assert all(w.alive() for w in workers), "a background worker died"
-    sent = sent_referrals(app)
-    targets = [t for rows in sent.values() for t in rows]
-    assert len(tally.sent) == len(sent) == REFERRALS
-    counts = wait_until_drained(app, len(targets), DRAIN_TIMEOUT)
-    assert counts == {OutboxStatus.sent: len(targets)}, counts
-    by_outbox, by_code = sms_per_target(app, fake_twilio)
-    assert by_outbox == by_code == {target_id: 1 for target_id, _code, _phone in targets}
-    assert half_written(app) == []
+    assert_each_referral_sent_once(app, fake_twilio, tally, REFERRALS, DRAIN_TIMEOUT)
     for process in [*workers, web]:
         process.stop()
     assert log_problems(processes.stderr()) == []
