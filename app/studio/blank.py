@@ -8,8 +8,6 @@ from lxml import etree
 
 from app.workflow import xmlsafe
 
-_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-
 _BLANK = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
                   xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
@@ -93,10 +91,5 @@ def defined_ids(files: dict[str, str]) -> dict[str, dict[str, str]]:
             root = parse_stored(text)
         except (etree.XMLSyntaxError, ValueError):
             continue
-        if name.endswith(".dmn"):
-            for decision in root.iter("{*}decision"):
-                found["decisions"][decision.get("id")] = decision.get("name") or decision.get("id")
-        else:
-            for process in root.iter(f"{{{_BPMN}}}process"):
-                found["processes"][process.get("id")] = process.get("name") or process.get("id")
+        found["decisions" if name.endswith(".dmn") else "processes"].update(xmlsafe.definitions(name, root))
     return found

@@ -130,12 +130,9 @@ class _Bundle:
                 root = xmlsafe.read_xml(data, max_bytes)[1]
             except (xmlsafe.UnsafeXml, etree.XMLSyntaxError):
                 continue  # never added, so never a problem of this pathway
-            if name.endswith(".bpmn"):
-                for process in root.iterfind(f"{{{BPMN_NS}}}process"):
-                    self.processes.setdefault(process.get("id"), name)
-            elif name.endswith(".dmn"):
-                for decision in root.iterfind("{*}decision"):
-                    self.decisions.setdefault(decision.get("id"), name)
+            index = self.decisions if name.endswith(".dmn") else self.processes
+            for defined in xmlsafe.definitions(name, root):
+                index.setdefault(defined, name)
 
 
 class _Check:

@@ -20,8 +20,6 @@ from app.workflow.lint import SpecProblem
 from app.workflow.models import Pathway, PathwayVersion
 from app.workflow.specs import PathwayInvalid, content_hash, discover_pathways, serialize_specs
 
-_BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-
 
 @dataclass(frozen=True)
 class PathwayRules:
@@ -71,10 +69,9 @@ def _defines_process(text: str, process_id: str) -> bool:
     if f'"{process_id}"' not in text:  # cheap: most files do not mention it at all
         return False
     try:
-        root = xmlsafe.parse(text)
+        return process_id in xmlsafe.definitions(".bpmn", xmlsafe.parse(text))
     except (ValueError, etree.XMLSyntaxError):
         return False
-    return any(p.get("id") == process_id for p in root.iterfind(f"{{{_BPMN_NS}}}process"))
 
 
 def publish_files(main_file: str, files: dict[str, str | bytes], *, user=None, source: str = "studio",

@@ -130,6 +130,18 @@ def read_xml(data: str | bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str
     return text, parse(text)
 
 
+def definitions(name: str, root: etree._Element) -> dict[str, str]:
+    """``{id: name}`` of what file ``name`` defines for others to call: the processes of a
+    ``.bpmn`` file, the decisions of a ``.dmn`` file (the name falls back to the id)."""
+    if name.endswith(".dmn"):
+        found = root.iterfind("{*}decision")
+    elif name.endswith(".bpmn"):
+        found = root.iterfind("{http://www.omg.org/spec/BPMN/20100524/MODEL}process")
+    else:
+        return {}
+    return {element.get("id"): element.get("name") or element.get("id") for element in found}
+
+
 def element_names(root: etree._Element) -> dict[str, str]:
     """``{id: name}`` for the elements of a BPMN or DMN document that have a name to show.
 
